@@ -1,0 +1,3 @@
+module github.com/crowsnest-siem/crowsnest/collectors
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/crowsnest-siem/crowsnest/schemas
+
+go 1.26
