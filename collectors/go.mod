@@ -1,3 +1,3 @@
 module github.com/crowsnest-siem/crowsnest/collectors
 
-go 1.26
+go 1.26.0

@@ -1,3 +1,5 @@
 module github.com/crowsnest-siem/crowsnest/schemas
 
-go 1.26
+go 1.26.0
+
+require go.yaml.in/yaml/v3 v3.0.6 // indirect
