@@ -1,0 +1,74 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+)
+
+// ConfigKey is the key this section sits under in crowsnest's config file;
+// Validate names fields from it.
+const ConfigKey = "embedded"
+
+// Config is the embedded server's settings.
+type Config struct {
+	// DataDir holds JetStream's files (under DataDir/jetstream). Keep it on
+	// a persistent disk: streams and unacked messages survive restarts there.
+	DataDir string `yaml:"data_dir"`
+	// Host is the address to listen on. 127.0.0.1 keeps the bus private to
+	// this machine; use 0.0.0.0 to let collectors on other hosts publish.
+	Host string `yaml:"host"`
+	// Port to listen on; -1 picks a free one (see Server.ClientURL), 4222 is
+	// the NATS default.
+	Port int `yaml:"port"`
+	// MaxMemory caps JetStream memory storage; 0 lets the server take 75% of RAM.
+	MaxMemory topology.ByteSize `yaml:"max_memory"`
+	// MaxStore caps JetStream file storage; 0 lets the server take 75% of the
+	// free disk under DataDir. It must cover the sum of the topology's
+	// max_bytes, which JetStream reserves when streams are created.
+	MaxStore topology.ByteSize `yaml:"max_store"`
+	// SyncInterval is how often JetStream fsyncs its files; 0 keeps the
+	// server's default (2m). Shorter loses less on a power cut and costs
+	// throughput. (A process crash loses nothing either way: writes are in
+	// the OS page cache.)
+	SyncInterval time.Duration `yaml:"sync_interval"`
+}
+
+// NewDefaultConfig returns a server private to this machine on a random port,
+// with data under .data/nats relative to the working directory.
+func NewDefaultConfig() Config {
+	return Config{
+		DataDir: ".data/nats",
+		Host:    "127.0.0.1",
+		Port:    -1,
+	}
+}
+
+// Validate reports every invalid field, joined, each naming its path.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", ConfigKey, field, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		add("data_dir", "must be set: JetStream keeps its streams there")
+	}
+	if c.Host == "" {
+		add("host", "must be set (127.0.0.1 for this machine only, 0.0.0.0 for all interfaces)")
+	}
+	if c.Port < -1 || c.Port > 65535 {
+		add("port", "must be -1 (any free port) or 0..65535, got %d", c.Port)
+	}
+	if c.MaxMemory < 0 {
+		add("max_memory", "must be >= 0 (0 lets the server choose), got %d", int64(c.MaxMemory))
+	}
+	if c.MaxStore < 0 {
+		add("max_store", "must be >= 0 (0 lets the server choose), got %d", int64(c.MaxStore))
+	}
+	if c.SyncInterval < 0 {
+		add("sync_interval", "must be >= 0 (0 keeps the server default), got %s", c.SyncInterval)
+	}
+	return errors.Join(errs...)
+}

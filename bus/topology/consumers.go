@@ -1,0 +1,89 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumerDecl is one durable consumer: the stream it reads and its
+// configuration.
+type ConsumerDecl struct {
+	Stream string
+	Config jetstream.ConsumerConfig
+}
+
+// ProcessorConsumerConfig is the processor's durable pull consumer, the same
+// on every raw stream: explicit acks, every message from the start of the
+// stream, redelivery per s.
+func ProcessorConsumerConfig(s ConsumerSettings) jetstream.ConsumerConfig {
+	return consumerConfig(ProcessorConsumer, "crowsnest: processor (managed by crowsnest)", s)
+}
+
+// ProcessorConsumers declares the processor's consumer on every raw stream, in
+// the order of Sources.
+func ProcessorConsumers(s ConsumerSettings) []ConsumerDecl {
+	out := make([]ConsumerDecl, 0, len(Sources()))
+	for _, src := range Sources() {
+		name, _ := RawStream(src) // valid by construction
+		out = append(out, ConsumerDecl{Stream: name, Config: ProcessorConsumerConfig(s)})
+	}
+	return out
+}
+
+// SinkConsumerConfig is sink name's durable pull consumer (sink-<name>),
+// the same on the events and the alerts stream. A new sink starts from the
+// oldest message the stream still holds, so it back-fills what is retained.
+func SinkConsumerConfig(name string, s ConsumerSettings) (jetstream.ConsumerConfig, error) {
+	durable, err := SinkConsumerName(name)
+	if err != nil {
+		return jetstream.ConsumerConfig{}, err
+	}
+	return consumerConfig(durable, "crowsnest: sink "+name+" (managed by crowsnest)", s), nil
+}
+
+// SinkConsumers declares sink name's consumers on the events and the alerts
+// stream.
+func SinkConsumers(name string, s ConsumerSettings) ([]ConsumerDecl, error) {
+	c, err := SinkConsumerConfig(name, s)
+	if err != nil {
+		return nil, err
+	}
+	alerts := c
+	alerts.BackOff = slices.Clone(c.BackOff) // no aliasing between the two declarations
+	return []ConsumerDecl{{Stream: EventsStream, Config: c}, {Stream: AlertsStream, Config: alerts}}, nil
+}
+
+func consumerConfig(durable, desc string, s ConsumerSettings) jetstream.ConsumerConfig {
+	c := jetstream.ConsumerConfig{
+		Durable:       durable,
+		Description:   desc,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.AckWait,
+		MaxDeliver:    s.MaxDeliver,
+		MaxAckPending: s.MaxAckPending,
+		ReplayPolicy:  jetstream.ReplayInstantPolicy,
+	}
+	if len(s.Backoff) > 0 {
+		// JetStream's BackOff[i] is the ack wait after delivery i+1 and, when
+		// set, replaces AckWait; ours starts with AckWait so ack_wait keeps
+		// meaning "the first wait" whether or not backoff is set.
+		c.BackOff = append([]time.Duration{s.AckWait}, s.Backoff...)
+	}
+	return c
+}
+
+// EnsureConsumer creates d's consumer or updates it to d's configuration, and
+// returns it. Fields JetStream cannot update on an existing consumer (such as
+// the deliver policy) fail with the server's reason.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, d ConsumerDecl) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, d.Stream, d.Config)
+	if err != nil {
+		return nil, fmt.Errorf("ensure consumer %s on stream %s: %w", d.Config.Durable, d.Stream, err)
+	}
+	return c, nil
+}

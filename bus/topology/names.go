@@ -1,0 +1,51 @@
+package topology
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Stream and bucket names.
+const (
+	// RawStreamPrefix prefixes the per-source raw streams: CROWSNEST_RAW_K8S_AUDIT, ...
+	RawStreamPrefix  = "CROWSNEST_RAW_"
+	EventsStream     = "CROWSNEST_EVENTS"
+	AlertsStream     = "CROWSNEST_ALERTS"
+	DeadLetterStream = "CROWSNEST_DLQ"
+
+	// StateBucket is the key-value bucket of processor state (correlation
+	// windows, entity cache checkpoints). JetStream backs it with the stream
+	// "KV_" + StateBucket.
+	StateBucket = "crowsnest-state"
+	// StateBucketStream is the stream behind StateBucket.
+	StateBucketStream = "KV_" + StateBucket
+)
+
+// Consumer names.
+const (
+	// ProcessorConsumer is the durable name of the processor's pull consumer
+	// on every raw stream. Processor replicas share it and split the work.
+	ProcessorConsumer = "processor"
+	// SinkConsumerPrefix prefixes a sink's durable consumer: sink-<name>.
+	SinkConsumerPrefix = "sink-"
+	// ProcessorStage is the stage name the processor dead-letters under.
+	ProcessorStage = "processor"
+)
+
+// RawStream is the name of source's raw stream: CROWSNEST_RAW_<SOURCE>.
+func RawStream(source string) (string, error) {
+	if !ValidSource(source) {
+		return "", unknownSourceError(source)
+	}
+	return RawStreamPrefix + strings.ToUpper(source), nil
+}
+
+// SinkConsumerName is the durable consumer name of sink name: sink-<name>.
+// name must pass ValidateToken. It is also the sink's dead-letter stage, so a
+// record a sink rejects lands on crowsnest.dlq.sink-<name>.<source>.
+func SinkConsumerName(name string) (string, error) {
+	if err := ValidateToken(name); err != nil {
+		return "", fmt.Errorf("sink consumer name: %w", err)
+	}
+	return SinkConsumerPrefix + name, nil
+}

@@ -1,0 +1,82 @@
+package topology
+
+import "fmt"
+
+// Subject prefixes. Every subject crowsnest publishes starts with one of these.
+const (
+	RawSubjectPrefix        = "crowsnest.raw"
+	EventSubjectPrefix      = "crowsnest.events"
+	AlertSubjectPrefix      = "crowsnest.alerts"
+	DeadLetterSubjectPrefix = "crowsnest.dlq"
+)
+
+// Wildcards matching every subject of a class: the subjects of the events,
+// alerts and dead-letter streams.
+const (
+	EventSubjects      = EventSubjectPrefix + ".>"
+	AlertSubjects      = AlertSubjectPrefix + ".>"
+	DeadLetterSubjects = DeadLetterSubjectPrefix + ".>"
+)
+
+// RawSubject is the subject a collector publishes raw records of source to:
+// crowsnest.raw.<source>.<collector>. source must be one of Sources; collector
+// must pass ValidateToken (run names through SanitizeToken first). The
+// collector token lets NATS permissions bind a collector to its own subjects.
+func RawSubject(source, collector string) (string, error) {
+	if !ValidSource(source) {
+		return "", unknownSourceError(source)
+	}
+	if err := ValidateToken(collector); err != nil {
+		return "", fmt.Errorf("raw subject for source %s: collector: %w", source, err)
+	}
+	return RawSubjectPrefix + "." + source + "." + collector, nil
+}
+
+// RawSubjects is the wildcard covering every collector of source:
+// crowsnest.raw.<source>.>, the subjects of its raw stream.
+func RawSubjects(source string) (string, error) {
+	if !ValidSource(source) {
+		return "", unknownSourceError(source)
+	}
+	return RawSubjectPrefix + "." + source + ".>", nil
+}
+
+// EventSubject is the subject the processor publishes normalized events of
+// source to: crowsnest.events.<source>.
+func EventSubject(source string) (string, error) {
+	if !ValidSource(source) {
+		return "", unknownSourceError(source)
+	}
+	return EventSubjectPrefix + "." + source, nil
+}
+
+// AlertSubject is the subject of alerts of level: crowsnest.alerts.<level>.
+// Levels belong to the schemas module; here level need only be a valid token.
+func AlertSubject(level string) (string, error) {
+	if err := ValidateToken(level); err != nil {
+		return "", fmt.Errorf("alert subject: level: %w", err)
+	}
+	return AlertSubjectPrefix + "." + level, nil
+}
+
+// DeadLetterSubject is the subject of records stage rejected:
+// crowsnest.dlq.<stage>.<source>. stage is the rejecting stage ("processor",
+// "sink-<name>"). source need only be a valid token, not a known source, so
+// that a record whose source cannot be told can still be dead-lettered (use
+// "unknown").
+func DeadLetterSubject(stage, source string) (string, error) {
+	if err := ValidateToken(stage); err != nil {
+		return "", fmt.Errorf("dead-letter subject: stage: %w", err)
+	}
+	if err := ValidateToken(source); err != nil {
+		return "", fmt.Errorf("dead-letter subject: source: %w", err)
+	}
+	return DeadLetterSubjectPrefix + "." + stage + "." + source, nil
+}
+
+// ErrUnknownSource is wrapped by errors about a source not in Sources.
+var ErrUnknownSource = fmt.Errorf("unknown source (want one of %v)", Sources())
+
+func unknownSourceError(source string) error {
+	return fmt.Errorf("source %q: %w", source, ErrUnknownSource)
+}
