@@ -1,0 +1,75 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+)
+
+const redacted = "[REDACTED]"
+
+// A Secret is a string from configuration that must not leak: a password, a
+// token, an API key. It prints, logs and marshals (YAML, JSON, text) as
+// [REDACTED] whatever the verb or encoder; only Value returns the content.
+// It decodes from YAML and the environment like a string.
+//
+// fmt cannot call methods on unexported struct fields, so a Secret is
+// redacted only when the field holding it is exported (configuration fields
+// are). Converting with string(s) bypasses the redaction: call Value, at the
+// point of use.
+type Secret string
+
+// Value returns the secret itself.
+func (s Secret) Value() string { return string(s) }
+
+// IsSet reports whether the secret is non-empty, for validation and for
+// logging whether credentials are configured without logging them.
+func (s Secret) IsSet() bool { return s != "" }
+
+// String returns [REDACTED].
+func (Secret) String() string { return redacted }
+
+// GoString returns [REDACTED], for %#v.
+func (Secret) GoString() string { return redacted }
+
+// Format writes [REDACTED] for every verb, so %x or %q cannot reveal it either.
+func (Secret) Format(f fmt.State, _ rune) {
+	// A write error reaches the caller of Printf through f; there is
+	// nothing to return it to here.
+	fmt.Fprint(f, redacted)
+}
+
+// LogValue redacts the secret in log/slog output.
+func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalText returns [REDACTED]; encoding/json and yaml.v3 use it too.
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// MarshalJSON returns "[REDACTED]".
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalYAML returns [REDACTED].
+func (Secret) MarshalYAML() (any, error) { return redacted, nil }
+
+// ResolveSecret implements the "<name>_file" convention: a component with a
+// secret key and a sibling file key calls it with both. A set file replaces
+// the value by the file's content, less one trailing newline (as "echo" and
+// most secret mounts leave); setting both is an error, since one would be
+// silently ignored. Neither set gives the empty Secret.
+func ResolveSecret(value Secret, file string) (Secret, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", errors.New("both a secret and a secret file are set; set one")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	data = bytes.TrimSuffix(data, []byte("\n"))
+	data = bytes.TrimSuffix(data, []byte("\r"))
+	return Secret(data), nil
+}
