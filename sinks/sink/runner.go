@@ -1,0 +1,171 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Runner feeds one Sink from its durable consumers and acknowledges what the
+// sink wrote. It is used once: New, then Run until the context is cancelled.
+type Runner struct {
+	js       jetstream.JetStream
+	name     string // the sink's name: "file"
+	consumer string // its durable consumer and dead-letter stage: "sink-file"
+	sink     Sink
+	cfg      RunnerConfig
+	log      *slog.Logger
+	m        *metrics
+	started  atomic.Bool
+}
+
+// New returns a Runner that feeds s from JetStream under the name name (a
+// subject token: the consumer is sink-<name>, dead letters go to
+// crowsnest.dlq.sink-<name>.<source>). cfg must be valid. The streams must
+// exist (bus/topology's Ensure creates them); Run creates or updates the
+// consumers.
+func New(js jetstream.JetStream, name string, s Sink, cfg RunnerConfig, set Settings) (*Runner, error) {
+	if js == nil {
+		return nil, errors.New("new sink runner: nil JetStream")
+	}
+	if s == nil {
+		return nil, errors.New("new sink runner: nil sink")
+	}
+	consumer, err := topology.SinkConsumerName(name)
+	if err != nil {
+		return nil, fmt.Errorf("new sink runner %q: %w", name, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new sink runner %q: %w", name, err)
+	}
+	m, err := newMetrics(set.Metrics, name, consumer)
+	if err != nil {
+		return nil, fmt.Errorf("new sink runner %q: %w", name, err)
+	}
+	return &Runner{
+		js:       js,
+		name:     name,
+		consumer: consumer,
+		sink:     s,
+		cfg:      cfg,
+		log:      set.LoggerOrDiscard().With("sink", name, "consumer", consumer),
+		m:        m,
+	}, nil
+}
+
+// ConsumerConfig is the durable consumer the Runner creates on each stream.
+// bus/topology will declare it; until then it is declared here.
+func (r *Runner) ConsumerConfig() jetstream.ConsumerConfig {
+	maxDeliver := r.cfg.MaxDeliver
+	if maxDeliver == 0 {
+		maxDeliver = -1
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       r.consumer,
+		Description:   "crowsnest sink " + r.name,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.cfg.AckWait,
+		MaxDeliver:    maxDeliver,
+		MaxAckPending: r.cfg.MaxAckPending,
+	}
+}
+
+// Run consumes until ctx is cancelled or a consumer fails, then drains: it
+// stops fetching, writes and acknowledges what it holds, and closes the sink,
+// all within DrainTimeout. It returns nil after a clean drain; otherwise the
+// errors that stopped it. Run closes the sink whatever happens.
+func (r *Runner) Run(ctx context.Context) (err error) {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("sink runner: Run called twice")
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DrainTimeout)
+		defer cancel()
+		if cerr := r.sink.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close sink %s: %w", r.name, cerr))
+		}
+	}()
+
+	loops := make([]*streamLoop, 0, len(r.cfg.Streams))
+	for _, k := range r.cfg.Streams {
+		cons, err := r.js.CreateOrUpdateConsumer(ctx, k.Stream(), r.ConsumerConfig())
+		if err != nil {
+			return fmt.Errorf("sink %s: consumer %s on %s: %w", r.name, r.consumer, k.Stream(), err)
+		}
+		loops = append(loops, newStreamLoop(r, k, cons))
+	}
+
+	// hard outlives ctx by DrainTimeout: the last flush runs on it.
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	var drainTimer atomic.Pointer[time.Timer]
+	stopAfter := context.AfterFunc(ctx, func() {
+		drainTimer.Store(time.AfterFunc(r.cfg.DrainTimeout, cancelHard))
+	})
+	defer func() {
+		stopAfter()
+		if t := drainTimer.Load(); t != nil {
+			t.Stop()
+		}
+	}()
+
+	// One failing stream stops the other, gracefully.
+	soft, cancelSoft := context.WithCancel(ctx)
+	defer cancelSoft()
+	var wg sync.WaitGroup
+	errs := make([]error, len(loops))
+	for i, l := range loops {
+		wg.Go(func() {
+			errs[i] = l.run(soft, hard)
+			if errs[i] != nil {
+				cancelSoft()
+			}
+		})
+	}
+	wg.Go(func() { r.watchConsumers(soft, loops) })
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// watchConsumers reads each consumer's info every StatusInterval: the lag
+// gauge, and ConsumerObserver.
+func (r *Runner) watchConsumers(ctx context.Context, loops []*streamLoop) {
+	obs, _ := r.sink.(ConsumerObserver)
+	t := time.NewTicker(r.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		for _, l := range loops {
+			ictx, cancel := context.WithTimeout(ctx, r.cfg.StatusInterval)
+			info, err := l.cons.Info(ictx)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					r.log.Warn("read consumer info", "stream", l.kind.Stream(), "err", err)
+				}
+				continue
+			}
+			r.m.pending[l.kind].Set(float64(info.NumPending))
+			if obs != nil {
+				obs.ObserveConsumer(ConsumerStatus{
+					Kind:          l.kind,
+					NumPending:    info.NumPending,
+					NumAckPending: info.NumAckPending,
+					AckFloor:      info.AckFloor.Stream,
+				})
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
