@@ -2,14 +2,14 @@ package embedded
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
+	"github.com/crowsnest-siem/crowsnest/bus/internal/fielderr"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 )
 
-// ConfigKey is the key this section sits under in crowsnest's config file;
-// Validate names fields from it.
+// ConfigKey is the key this section sits under in crowsnest's config file.
+// Validate reports paths relative to Config; Start puts ConfigKey in front.
 const ConfigKey = "embedded"
 
 // Config is the embedded server's settings.
@@ -46,11 +46,12 @@ func NewDefaultConfig() Config {
 	}
 }
 
-// Validate reports every invalid field, joined, each naming its path.
+// Validate reports every invalid field, joined, each naming its key path
+// relative to Config ("data_dir: must be set ...").
 func (c Config) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", ConfigKey, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, fielderr.New(field, format, args...))
 	}
 	if c.DataDir == "" {
 		add("data_dir", "must be set: JetStream keeps its streams there")

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/crowsnest-siem/crowsnest/bus/internal/fielderr"
 )
 
 // Server is a running embedded NATS server with JetStream.
@@ -28,7 +30,7 @@ const readyPoll = 50 * time.Millisecond
 // the server fails to start. On error nothing is left running.
 func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("start embedded nats server: %w", err)
+		return nil, fmt.Errorf("start embedded nats server: invalid config:\n%w", fielderr.Prefix(ConfigKey, err))
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

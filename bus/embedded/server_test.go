@@ -27,12 +27,12 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"defaults", func(*embedded.Config) {}, nil},
 		{"fixed port", func(c *embedded.Config) { c.Port = 4222 }, nil},
-		{"no data dir", func(c *embedded.Config) { c.DataDir = "" }, []string{"embedded.data_dir: must be set"}},
-		{"no host", func(c *embedded.Config) { c.Host = "" }, []string{"embedded.host: must be set"}},
-		{"bad port", func(c *embedded.Config) { c.Port = 70000 }, []string{"embedded.port: must be -1"}},
+		{"no data dir", func(c *embedded.Config) { c.DataDir = "" }, []string{"data_dir: must be set"}},
+		{"no host", func(c *embedded.Config) { c.Host = "" }, []string{"host: must be set"}},
+		{"bad port", func(c *embedded.Config) { c.Port = 70000 }, []string{"port: must be -1"}},
 		{"negative sizes", func(c *embedded.Config) { c.MaxStore = -1; c.MaxMemory = -2 },
-			[]string{"embedded.max_store: must be >= 0", "embedded.max_memory: must be >= 0"}},
-		{"negative sync", func(c *embedded.Config) { c.SyncInterval = -time.Second }, []string{"embedded.sync_interval"}},
+			[]string{"max_store: must be >= 0", "max_memory: must be >= 0"}},
+		{"negative sync", func(c *embedded.Config) { c.SyncInterval = -time.Second }, []string{"sync_interval"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

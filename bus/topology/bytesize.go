@@ -1,106 +1,121 @@
 package topology
 
 import (
-	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 )
 
-// ByteSize is a size in bytes that config files write as "10GiB", "512MB",
-// "1.5GiB" or a plain integer. It decodes from YAML and JSON through
-// encoding.TextUnmarshaler, so the config loader needs no special case.
+// ByteSize is a size in bytes that config files write as people do: "1024",
+// "512MB" (decimal, 10^6), "10GiB" (binary, 2^30), "1.5GiB", "10 GiB", or the
+// Kubernetes forms "512Mi", "10Gi". Units are B, KB, MB, GB, TB, PB, KiB,
+// MiB, GiB, TiB, PiB (any case). A bare K, M or G is refused: it is ambiguous
+// between 1000 and 1024. A fraction must come to whole bytes. These are the
+// rules of daemon/config's ByteSize, so users meet one format; this one is
+// signed because JetStream's limits are int64.
+//
+// It decodes from YAML and JSON through encoding.TextUnmarshaler, so the
+// config loader needs no special case.
 type ByteSize int64
 
-// Common sizes.
+// Binary multiples, for defaults in code: 10 * topology.GiB.
 const (
-	Byte ByteSize = 1
-	KiB           = 1024 * Byte
-	MiB           = 1024 * KiB
-	GiB           = 1024 * MiB
-	TiB           = 1024 * GiB
+	B   ByteSize = 1
+	KiB          = 1024 * B
+	MiB          = 1024 * KiB
+	GiB          = 1024 * MiB
+	TiB          = 1024 * GiB
+	PiB          = 1024 * TiB
 )
 
-var errByteSize = errors.New(`want a size such as "512MiB", "10GiB", "1GB" or a number of bytes`)
+// Decimal multiples.
+const (
+	KB ByteSize = 1000
+	MB          = 1000 * KB
+	GB          = 1000 * MB
+	TB          = 1000 * GB
+	PB          = 1000 * TB
+)
 
-// ParseByteSize parses "10GiB", "10 GiB", "10G", "512MB", "1.5GiB", "1024".
-// Binary units (KiB, MiB, GiB, TiB and the one-letter K, M, G, T) are powers of
-// 1024; decimal units (KB, MB, GB, TB) powers of 1000. Units are
-// case-insensitive. Negative sizes are rejected.
-func ParseByteSize(s string) (ByteSize, error) {
-	in := strings.TrimSpace(s)
-	if in == "" {
-		return 0, fmt.Errorf("size %q: %w", s, errByteSize)
-	}
-	i := 0
-	for i < len(in) && (in[i] >= '0' && in[i] <= '9' || in[i] == '.') {
-		i++
-	}
-	num, unit := in[:i], strings.ToLower(strings.TrimSpace(in[i:]))
-	if num == "" {
-		return 0, fmt.Errorf("size %q: %w", s, errByteSize)
-	}
-	var mult float64
-	switch unit {
-	case "", "b":
-		mult = 1
-	case "k", "kib":
-		mult = float64(KiB)
-	case "m", "mib":
-		mult = float64(MiB)
-	case "g", "gib":
-		mult = float64(GiB)
-	case "t", "tib":
-		mult = float64(TiB)
-	case "kb":
-		mult = 1e3
-	case "mb":
-		mult = 1e6
-	case "gb":
-		mult = 1e9
-	case "tb":
-		mult = 1e12
-	default:
-		return 0, fmt.Errorf("size %q: unknown unit %q: %w", s, unit, errByteSize)
-	}
-	if unit == "" || unit == "b" {
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("size %q: %w", s, errByteSize)
-		}
-		return ByteSize(n), nil
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: %w", s, errByteSize)
-	}
-	v := f * mult
-	if v >= math.MaxInt64 {
-		return 0, fmt.Errorf("size %q: too large", s)
-	}
-	return ByteSize(v), nil
+type sizeUnit struct {
+	name string
+	size ByteSize
 }
 
-// String formats b in the largest binary unit that divides it exactly
-// ("10GiB", "1536MiB", "1000B"), so a formatted size parses back unchanged.
+// sizeUnits, largest first and binary before decimal at each magnitude: the
+// order in which String picks the unit that shows a size exactly.
+var sizeUnits = [...]sizeUnit{
+	{"PiB", PiB}, {"PB", PB}, {"TiB", TiB}, {"TB", TB}, {"GiB", GiB}, {"GB", GB},
+	{"MiB", MiB}, {"MB", MB}, {"KiB", KiB}, {"KB", KB},
+}
+
+func unitSize(s string) (ByteSize, bool) {
+	s = strings.ToLower(s)
+	switch s {
+	case "", "b":
+		return B, true
+	case "ki", "mi", "gi", "ti", "pi":
+		s += "b"
+	}
+	for _, u := range sizeUnits {
+		if strings.ToLower(u.name) == s {
+			return u.size, true
+		}
+	}
+	return 0, false
+}
+
+// ParseByteSize parses s as described on ByteSize.
+func ParseByteSize(s string) (ByteSize, error) {
+	if len(s) > 64 {
+		return 0, fmt.Errorf("invalid byte size %.20q...: too long", s)
+	}
+	in := strings.TrimSpace(s)
+	end := strings.IndexFunc(in, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if end < 0 {
+		end = len(in)
+	}
+	num, suffix := in[:end], strings.TrimSpace(in[end:])
+	if num == "" || strings.Count(num, ".") > 1 || num[0] == '.' || num[len(num)-1] == '.' {
+		return 0, fmt.Errorf("invalid byte size %q: want a number and an optional unit, such as 512MiB", s)
+	}
+	mult, ok := unitSize(suffix)
+	if !ok {
+		return 0, fmt.Errorf("invalid byte size %q: unknown unit %q (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB...)", s, suffix)
+	}
+	// Exact arithmetic: 1.1GB is 1100000000 bytes, not 1099999999.
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return 0, fmt.Errorf("invalid byte size %q", s)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(int64(mult)))
+	if !r.IsInt() {
+		return 0, fmt.Errorf("invalid byte size %q: not a whole number of bytes", s)
+	}
+	n := r.Num()
+	if !n.IsInt64() {
+		return 0, fmt.Errorf("invalid byte size %q: larger than %d bytes", s, int64(math.MaxInt64))
+	}
+	return ByteSize(n.Int64()), nil
+}
+
+// String shows the size in the largest unit that holds it exactly: "10GiB",
+// "512MB", "1023B". Negative sizes (invalid in config) show as bytes.
 func (b ByteSize) String() string {
-	units := []struct {
-		size ByteSize
-		name string
-	}{{TiB, "TiB"}, {GiB, "GiB"}, {MiB, "MiB"}, {KiB, "KiB"}}
-	for _, u := range units {
-		if b != 0 && b%u.size == 0 {
+	for _, u := range sizeUnits {
+		if b >= u.size && b%u.size == 0 {
 			return strconv.FormatInt(int64(b/u.size), 10) + u.name
 		}
 	}
 	return strconv.FormatInt(int64(b), 10) + "B"
 }
 
-// MarshalText implements encoding.TextMarshaler.
+// MarshalText writes the String form, which ParseByteSize reads back.
 func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText parses the forms ParseByteSize accepts.
 func (b *ByteSize) UnmarshalText(text []byte) error {
 	v, err := ParseByteSize(string(text))
 	if err != nil {

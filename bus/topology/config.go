@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/crowsnest-siem/crowsnest/bus/internal/fielderr"
 )
 
 // ConfigKey is the key the topology section sits under in crowsnest's config
-// file. Validate names fields from here ("topology.raw.max_bytes") so a user
-// can find them.
+// file. Validate reports paths relative to Config ("raw.max_bytes"); Ensure
+// and the config loader put ConfigKey in front ("topology.raw.max_bytes").
 const ConfigKey = "topology"
 
 // Storage is where JetStream keeps a stream: "file" or "memory".
@@ -144,11 +146,12 @@ func NewDefaultConfig() Config {
 	}
 }
 
-// Validate reports every invalid field, joined, each naming its path.
+// Validate reports every invalid field, joined, each naming its key path
+// relative to Config ("raw.max_bytes: must be > 0").
 func (c Config) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", ConfigKey, path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fielderr.New(path, format, args...))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		add("replicas", "must be between 1 and 5, got %d (use 1 on a single server, 3 on a cluster)", c.Replicas)
@@ -174,8 +177,8 @@ func (c Config) Validate() error {
 			add(cl.path+".discard", "must be %q or %q, got %q", DiscardNew, DiscardOld, cl.l.Discard)
 		}
 		if cl.l.MaxAge > 0 && c.DuplicateWindow > cl.l.MaxAge {
-			add("duplicate_window", "%s is longer than %s.%s.max_age %s; JetStream needs the duplicate window to fit in every stream's max_age: shorten duplicate_window or lengthen max_age",
-				c.DuplicateWindow, ConfigKey, cl.path, cl.l.MaxAge)
+			add("duplicate_window", "%s is longer than %s.max_age %s; JetStream needs the duplicate window to fit in every stream's max_age: shorten duplicate_window or lengthen max_age",
+				c.DuplicateWindow, cl.path, cl.l.MaxAge)
 		}
 	}
 	if c.State.History < 1 || c.State.History > 64 {
@@ -187,15 +190,15 @@ func (c Config) Validate() error {
 	if c.State.MaxBytes <= 0 {
 		add("state.max_bytes", "must be > 0 (e.g. 256MiB), got %d", int64(c.State.MaxBytes))
 	}
-	errs = append(errs, c.Consumers.Processor.validate(ConfigKey+".consumers.processor"))
-	errs = append(errs, c.Consumers.Sink.validate(ConfigKey+".consumers.sink"))
+	errs = append(errs, c.Consumers.Processor.validate("consumers.processor"))
+	errs = append(errs, c.Consumers.Sink.validate("consumers.sink"))
 	return errors.Join(errs...)
 }
 
 func (s ConsumerSettings) validate(path string) error {
 	var errs []error
 	add := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, fielderr.New(path+"."+field, format, args...))
 	}
 	if s.AckWait <= 0 {
 		add("ack_wait", "must be > 0 (e.g. 30s), got %s", s.AckWait)

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crowsnest-siem/crowsnest/bus/internal/fielderr"
 )
 
 // ErrIncompatible is matched (errors.Is) by every IncompatibleError.
@@ -57,7 +59,7 @@ func WithLogger(l *slog.Logger) EnsureOption {
 // stage may call it at start, concurrently.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config, opts ...EnsureOption) error {
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("ensure topology: %w", err)
+		return fmt.Errorf("ensure topology: invalid config:\n%w", fielderr.Prefix(ConfigKey, err))
 	}
 	o := ensureOptions{logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
@@ -146,7 +148,7 @@ func checkFixed(have, want jetstream.StreamConfig, retention jetstream.Retention
 	if have.Storage != want.Storage {
 		errs = append(errs, &IncompatibleError{Stream: want.Name, Field: "storage",
 			Existing: have.Storage.String(), Wanted: want.Storage.String(),
-			Fix: fmt.Sprintf("set %s.storage to %q to keep the stream as it is, or %s", ConfigKey, storageName(have.Storage), rm)})
+			Fix: fmt.Sprintf("set %s.storage to %q (it applies to every stream) to keep this one as it is, or %s", ConfigKey, storageName(have.Storage), rm)})
 	}
 	if have.Retention != retention {
 		errs = append(errs, &IncompatibleError{Stream: want.Name, Field: "retention",

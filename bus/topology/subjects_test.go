@@ -1,0 +1,106 @@
+package topology
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestSubjectBuilders(t *testing.T) {
+	tests := []struct {
+		name    string
+		build   func() (string, error)
+		want    string
+		wantErr bool
+	}{
+		{"raw", func() (string, error) { return RawSubject("k8s_audit", "node-1") }, "crowsnest.raw.k8s_audit.node-1", false},
+		{"raw json", func() (string, error) { return RawSubject("json", "c") }, "crowsnest.raw.json.c", false},
+		{"raw unknown source", func() (string, error) { return RawSubject("syslog", "node-1") }, "", true},
+		{"raw dotted collector", func() (string, error) { return RawSubject("falco", "node1.example.com") }, "", true},
+		{"raw wildcard collector", func() (string, error) { return RawSubject("falco", ">") }, "", true},
+		{"raw empty collector", func() (string, error) { return RawSubject("falco", "") }, "", true},
+		{"raw wildcard", func() (string, error) { return RawSubjects("tetragon") }, "crowsnest.raw.tetragon.>", false},
+		{"raw wildcard unknown", func() (string, error) { return RawSubjects("x") }, "", true},
+		{"event", func() (string, error) { return EventSubject("docker") }, "crowsnest.events.docker", false},
+		{"event unknown", func() (string, error) { return EventSubject("Docker") }, "", true},
+		{"alert", func() (string, error) { return AlertSubject("high") }, "crowsnest.alerts.high", false},
+		{"alert bad level", func() (string, error) { return AlertSubject("very high") }, "", true},
+		{"dlq", func() (string, error) { return DeadLetterSubject("processor", "auditd") }, "crowsnest.dlq.processor.auditd", false},
+		{"dlq sink", func() (string, error) { return DeadLetterSubject("sink-clickhouse", "falco") }, "crowsnest.dlq.sink-clickhouse.falco", false},
+		{"dlq unknown source token", func() (string, error) { return DeadLetterSubject("processor", "unknown") }, "crowsnest.dlq.processor.unknown", false},
+		{"dlq bad stage", func() (string, error) { return DeadLetterSubject("a.b", "falco") }, "", true},
+		{"dlq empty source", func() (string, error) { return DeadLetterSubject("processor", "") }, "", true},
+		{"raw stream", func() (string, error) { return RawStream("k8s_audit") }, "CROWSNEST_RAW_K8S_AUDIT", false},
+		{"raw stream procwatch", func() (string, error) { return RawStream("procwatch") }, "CROWSNEST_RAW_PROCWATCH", false},
+		{"raw stream unknown", func() (string, error) { return RawStream("nope") }, "", true},
+		{"sink consumer", func() (string, error) { return SinkConsumerName("clickhouse") }, "sink-clickhouse", false},
+		{"sink consumer bad", func() (string, error) { return SinkConsumerName("click house") }, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.build()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if _, err := EventSubject("nope"); !errors.Is(err, ErrUnknownSource) {
+		t.Errorf("unknown source error %v does not wrap ErrUnknownSource", err)
+	}
+}
+
+// Every raw subject must fall in its own raw stream's subjects and no other
+// stream's: the streams partition crowsnest's subject space.
+func TestSubjectsLandInExactlyOneStream(t *testing.T) {
+	streams := Streams(NewDefaultConfig())
+	var subjects []string
+	for _, src := range Sources() {
+		raw, _ := RawSubject(src, "c1")
+		ev, _ := EventSubject(src)
+		dlq, _ := DeadLetterSubject(ProcessorStage, src)
+		subjects = append(subjects, raw, ev, dlq)
+	}
+	al, _ := AlertSubject("critical")
+	subjects = append(subjects, al)
+	for _, subj := range subjects {
+		n := 0
+		for _, s := range streams {
+			for _, filter := range s.Subjects {
+				if subjectMatches(filter, subj) {
+					n++
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("subject %s is captured by %d streams, want 1", subj, n)
+		}
+	}
+}
+
+// subjectMatches implements NATS wildcard matching for the test.
+func subjectMatches(filter, subj string) bool {
+	f, s := splitDots(filter), splitDots(subj)
+	for i, tok := range f {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
+
+func splitDots(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
