@@ -15,10 +15,11 @@ const redacted = "[REDACTED]"
 // [REDACTED] whatever the verb or encoder; only Value returns the content.
 // It decodes from YAML and the environment like a string.
 //
-// fmt cannot call methods on unexported struct fields, so a Secret is
-// redacted only when the field holding it is exported (configuration fields
-// are). Converting with string(s) bypasses the redaction: call Value, at the
-// point of use.
+// Two holes come with being a string, and neither fits a config: fmt cannot
+// call methods on unexported struct fields, so keep Secret fields exported;
+// encoding/json writes a map key of a string type as is, so never key a map
+// by a Secret. Converting with string(s) bypasses the redaction too: call
+// Value, at the point of use.
 type Secret string
 
 // Value returns the secret itself.

@@ -76,8 +76,18 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if opaque(t) {
+	switch {
+	case t.Kind() == reflect.Interface || t == nodeType:
+		// Takes any YAML. Not probed: decoding it here would only repeat
+		// the decoder's alias-expansion limits at a cost per value.
+		return
+	case decodesItself(t):
 		c.probe(n, t, path)
+		return
+	case reflect.PointerTo(t).Implements(textUnmarshalerType):
+		if c.want(n, yaml.ScalarNode, t, path) {
+			c.probe(n, t, path)
+		}
 		return
 	}
 	switch t.Kind() {
