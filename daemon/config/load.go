@@ -45,8 +45,9 @@ type options struct {
 	onOverride func(EnvOverride)
 }
 
-// WithEnvPrefix replaces [DefaultEnvPrefix]. The default allowlist follows the
-// prefix: <prefix>CONFIG and <prefix>TEST_*.
+// WithEnvPrefix replaces [DefaultEnvPrefix]; the empty prefix turns
+// overrides off. The default allowlist follows the prefix: <prefix>CONFIG and
+// <prefix>TEST_*.
 func WithEnvPrefix(prefix string) Option {
 	return func(o *options) { o.prefix = prefix }
 }
@@ -76,6 +77,11 @@ func OnEnvOverride(fn func(EnvOverride)) Option {
 // holding the defaults; keys absent from the file keep them. A file that does
 // not exist is an error (the caller decides whether a missing file is fine);
 // an empty file is not.
+//
+// The environment is applied only when the file decoded cleanly. An override
+// below an optional (pointer) section the file left out creates that section
+// with zero values. Types with their own UnmarshalYAML check their own keys:
+// the strict check stops at them.
 //
 // On error dst may have been partly written and should be discarded.
 func Load(path string, dst any, opts ...Option) error {

@@ -168,6 +168,18 @@ func TestDecodeErrors(t *testing.T) {
 			line: 2, path: "limits.retries[1]",
 		},
 		{
+			name: "UnmarshalYAML error is located at its value",
+			yaml: "limits:\n  window: often\n",
+			want: []string{`crowsnest.yaml:2: limits.window: window: time: invalid duration "often"`},
+			line: 2, path: "limits.window",
+		},
+		{
+			name: "type error inside a value that decodes itself keeps the inner line",
+			yaml: "limits:\n  window:\n    size: 2\n    every: soon\n",
+			want: []string{"crowsnest.yaml:4: limits.window: cannot unmarshal !!str `soon` into time.Duration"},
+			line: 4, path: "limits.window",
+		},
+		{
 			name: "duplicate key",
 			yaml: "nats:\n  url: a\n  url: b\n",
 			want: []string{`crowsnest.yaml:3: key "url" in nats is already defined at line 2`},

@@ -30,17 +30,17 @@ type aliasVisit struct {
 	typ  reflect.Type
 }
 
-func (c *checker) fail(n *yaml.Node, path, format string, args ...any) {
-	c.errs = append(c.errs, &DecodeError{File: c.file, Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
+func (c *checker) fail(line int, path, format string, args ...any) {
+	c.errs = append(c.errs, &DecodeError{File: c.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // failAt is fail with the key path leading the message.
-func (c *checker) failAt(n *yaml.Node, path, format string, args ...any) {
+func (c *checker) failAt(line int, path, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	c.errs = append(c.errs, &DecodeError{File: c.file, Line: n.Line, Path: path, Msg: msg})
+	c.errs = append(c.errs, &DecodeError{File: c.file, Line: line, Path: path, Msg: msg})
 }
 
 func (c *checker) err() error {
@@ -121,11 +121,13 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		// yaml.v3 truncates 1.5 to 1 without a word; a count written as a
 		// fraction is a mistake worth stopping for.
-		if c.want(n, yaml.ScalarNode, t, path) && n.ShortTag() == "!!float" {
-			c.failAt(n, path, "cannot use %s as %s", describeNode(n), describeType(t))
-			return
+		switch {
+		case !c.want(n, yaml.ScalarNode, t, path):
+		case n.ShortTag() == "!!float":
+			c.failAt(n.Line, path, "cannot use %s as %s", describeNode(n), describeType(t))
+		default:
+			c.probe(n, t, path)
 		}
-		c.probe(n, t, path)
 	default:
 		if c.want(n, yaml.ScalarNode, t, path) {
 			c.probe(n, t, path)
@@ -138,7 +140,7 @@ func (c *checker) want(n *yaml.Node, kind yaml.Kind, t reflect.Type, path string
 	if n.Kind == kind {
 		return true
 	}
-	c.failAt(n, path, "cannot use %s as %s", describeNode(n), describeType(t))
+	c.failAt(n.Line, path, "cannot use %s as %s", describeNode(n), describeType(t))
 	return false
 }
 
@@ -156,11 +158,11 @@ func (c *checker) mapping(n *yaml.Node, t reflect.Type, path string, visit func(
 			continue
 		}
 		if key.Kind != yaml.ScalarNode {
-			c.failAt(key, path, "cannot use %s as a key", describeNode(key))
+			c.failAt(key.Line, path, "cannot use %s as a key", describeNode(key))
 			continue
 		}
 		if line, dup := first[key.Value]; dup {
-			c.fail(key, joinPath(path, key.Value), "key %q%s is already defined at line %d", key.Value, inPath(path), line)
+			c.fail(key.Line, joinPath(path, key.Value), "key %q%s is already defined at line %d", key.Value, inPath(path), line)
 			continue
 		}
 		first[key.Value] = key.Line
@@ -183,13 +185,13 @@ func (c *checker) merge(value *yaml.Node, t reflect.Type, path string, visit fun
 	case value.Kind == yaml.SequenceNode:
 		for _, item := range value.Content {
 			if item.Kind == yaml.SequenceNode {
-				c.failAt(item, path, "a merge (<<) takes a mapping or a list of mappings")
+				c.failAt(item.Line, path, "a merge (<<) takes a mapping or a list of mappings")
 				continue
 			}
 			c.merge(item, t, path, visit)
 		}
 	default:
-		c.failAt(value, path, "a merge (<<) takes a mapping or a list of mappings")
+		c.failAt(value.Line, path, "a merge (<<) takes a mapping or a list of mappings")
 	}
 }
 
@@ -201,7 +203,7 @@ func (c *checker) structKey(key, value *yaml.Node, info structInfo, path string)
 	f, ok := info.lookup(key.Value)
 	if !ok {
 		if !info.open {
-			c.fail(key, joinPath(path, key.Value), "unknown field %q%s%s", key.Value, inPath(path), hint(key.Value, info.keys()))
+			c.fail(key.Line, joinPath(path, key.Value), "unknown field %q%s%s", key.Value, inPath(path), hint(key.Value, info.keys()))
 		}
 		return
 	}
@@ -237,7 +239,7 @@ func (c *checker) probe(n *yaml.Node, t reflect.Type, path string) {
 	te, isTypeErr := errors.AsType[*yaml.TypeError](err)
 	switch {
 	case isTypeErr && (n.Kind == yaml.ScalarNode || !decodesItself(t)):
-		c.failAt(n, path, "cannot use %s as %s", describeNode(n), describeType(t))
+		c.failAt(n.Line, path, "cannot use %s as %s", describeNode(n), describeType(t))
 	case isTypeErr:
 		// The problem is inside a value that decodes itself; yaml.v3's
 		// own lines locate it.
@@ -245,11 +247,11 @@ func (c *checker) probe(n *yaml.Node, t reflect.Type, path string) {
 			if p.Line == 0 {
 				p.Line = n.Line
 			}
-			c.failAt(&yaml.Node{Line: p.Line}, path, "%s", p.Msg)
+			c.failAt(p.Line, path, "%s", p.Msg)
 		}
 	default:
 		// A TextUnmarshaler or UnmarshalYAML said no; its error says why.
-		c.failAt(n, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		c.failAt(n.Line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
 )
 
@@ -55,6 +57,26 @@ type routeConfig struct {
 type limitsConfig struct {
 	Rate    float32  `yaml:"rate"`
 	Retries []uint32 `yaml:"retries"`
+	Window  window   `yaml:"window"`
+}
+
+// window decodes itself (yaml.Unmarshaler), accepting "5m" or {size, every}.
+type window struct {
+	Size  int           `yaml:"size"`
+	Every time.Duration `yaml:"every"`
+}
+
+func (w *window) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		d, err := time.ParseDuration(n.Value)
+		if err != nil {
+			return fmt.Errorf("window: %w", err)
+		}
+		*w = window{Size: 1, Every: d}
+		return nil
+	}
+	type plain window // without the method, to decode the mapping
+	return n.Decode((*plain)(w))
 }
 
 func newTestConfig() testConfig {

@@ -22,8 +22,13 @@ func TestValidateAll(t *testing.T) {
 	}{
 		{name: "valid", mutate: func(*testConfig) {}},
 		{
-			name:   "root, nested pointer receiver, nested value receiver, in field order",
-			mutate: func(c *testConfig) { c.Tags = []string{"a", "b", "c", "d"}; c.NATS.URL = "http://x"; c.NATS.Timeout = 0; c.Sinks.File.Dir = "" },
+			name: "root, nested pointer receiver, nested value receiver, in field order",
+			mutate: func(c *testConfig) {
+				c.Tags = []string{"a", "b", "c", "d"}
+				c.NATS.URL = "http://x"
+				c.NATS.Timeout = 0
+				c.Sinks.File.Dir = ""
+			},
 			want: []string{
 				"tags: at most 3, got 4",
 				`nats.url: want a nats:// URL, got "http://x"`,
