@@ -8,9 +8,10 @@ import (
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 )
 
-// RunnerConfig is what a user writes about how a sink is fed: batching,
-// consumer limits, retries and shutdown. Every sink block carries one under
-// the key "runner".
+// RunnerConfig is what a user writes about how one sink is fed: which
+// streams, batching, retries and shutdown. The consumer's own settings
+// (ack_wait, max_ack_pending, max_deliver) are shared by every sink and live
+// in the topology config (consumers.sink); Settings.Consumer carries them.
 type RunnerConfig struct {
 	// Streams lists the streams the sink consumes: events, alerts or both.
 	Streams []Kind `yaml:"streams"`
@@ -23,15 +24,6 @@ type RunnerConfig struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// WriteTimeout bounds one WriteBatch call.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// AckWait is the consumer's AckWait: how long JetStream waits for an ack
-	// before redelivering. Long writes are kept alive with InProgress.
-	AckWait time.Duration `yaml:"ack_wait"`
-	// MaxAckPending is the consumer's MaxAckPending: how many messages may
-	// be delivered and not yet acknowledged. It bounds in-flight memory.
-	MaxAckPending int `yaml:"max_ack_pending"`
-	// MaxDeliver is the consumer's MaxDeliver; 0 means unlimited. On the
-	// last delivery a record that still fails is dead-lettered.
-	MaxDeliver int `yaml:"max_deliver"`
 	// DrainTimeout bounds the shutdown: the last flush plus Close.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// StatusInterval is how often the consumers' info is read (the lag
@@ -67,9 +59,6 @@ func NewDefaultRunnerConfig() RunnerConfig {
 		MaxBatchBytes:  4 * topology.MiB,
 		FlushInterval:  time.Second,
 		WriteTimeout:   time.Minute,
-		AckWait:        30 * time.Second,
-		MaxAckPending:  2000,
-		MaxDeliver:     0,
 		DrainTimeout:   30 * time.Second,
 		StatusInterval: 5 * time.Second,
 		Retry: RetryConfig{
@@ -82,20 +71,32 @@ func NewDefaultRunnerConfig() RunnerConfig {
 	}
 }
 
-// FieldError is a problem with one config field, named by its key path
-// relative to the block validated ("retry.max_attempts").
+// FieldError is a problem with one config field, located by its key path
+// relative to the block validated ("retry.max_attempts"), so whoever embeds
+// the block can prefix the path.
 type FieldError struct {
 	Path string
-	Msg  string
+	Err  error
 }
 
-func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the problem without its path.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldPath returns the key path, so a config loader can re-root it without
+// knowing this type.
+func (e *FieldError) FieldPath() string { return e.Path }
+
+func fieldError(path, format string, args ...any) error {
+	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
+}
 
 // Validate reports every problem at once, joined, each naming its key.
 func (c RunnerConfig) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fieldError(path, format, args...))
 	}
 	if len(c.Streams) == 0 {
 		bad("streams", "must name at least one of events, alerts")
@@ -122,20 +123,6 @@ func (c RunnerConfig) Validate() error {
 	if c.WriteTimeout <= 0 {
 		bad("write_timeout", "must be positive, got %s", c.WriteTimeout)
 	}
-	if c.AckWait < time.Second {
-		bad("ack_wait", "must be at least 1s, got %s", c.AckWait)
-	} else if c.FlushInterval > c.AckWait/2 {
-		// A batch waiting for its flush must not outlive its messages' AckWait.
-		bad("flush_interval", "must be at most half of ack_wait (%s), got %s", c.AckWait, c.FlushInterval)
-	}
-	if c.MaxAckPending < 2*c.MaxBatchEvents {
-		// One batch being written plus one being prefetched: less would
-		// stall the consumer below a full batch.
-		bad("max_ack_pending", "must be at least twice max_batch_events (%d), got %d", 2*c.MaxBatchEvents, c.MaxAckPending)
-	}
-	if c.MaxDeliver < 0 {
-		bad("max_deliver", "must be 0 (unlimited) or positive, got %d", c.MaxDeliver)
-	}
 	if c.DrainTimeout <= 0 {
 		bad("drain_timeout", "must be positive, got %s", c.DrainTimeout)
 	}
@@ -149,7 +136,7 @@ func (c RunnerConfig) Validate() error {
 func (c RetryConfig) validate(prefix string) []error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, &FieldError{Path: prefix + "." + path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fieldError(prefix+"."+path, format, args...))
 	}
 	if c.MaxAttempts < 1 {
 		bad("max_attempts", "must be at least 1, got %d", c.MaxAttempts)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,6 +21,17 @@ type Settings struct {
 	// DataDir is the directory a sink keeps local state in, when its own
 	// config does not name one.
 	DataDir string
+	// Consumer is how the sink's durable consumers redeliver: the topology
+	// config's consumers.sink. The zero value means the topology default.
+	Consumer topology.ConsumerSettings
+}
+
+// consumerSettings returns s.Consumer, or the topology default when unset.
+func (s Settings) consumerSettings() topology.ConsumerSettings {
+	if s.Consumer.AckWait == 0 && s.Consumer.MaxAckPending == 0 && s.Consumer.MaxDeliver == 0 {
+		return topology.NewDefaultConfig().Consumers.Sink
+	}
+	return s.Consumer
 }
 
 // LoggerOrDiscard returns s.Logger, or a logger that discards everything.

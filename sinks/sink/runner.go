@@ -21,6 +21,7 @@ type Runner struct {
 	consumer string // its durable consumer and dead-letter stage: "sink-file"
 	sink     Sink
 	cfg      RunnerConfig
+	cs       topology.ConsumerSettings
 	log      *slog.Logger
 	m        *metrics
 	started  atomic.Bool
@@ -45,7 +46,11 @@ func New(js jetstream.JetStream, name string, s Sink, cfg RunnerConfig, set Sett
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new sink runner %q: %w", name, err)
 	}
-	m, err := newMetrics(set.Metrics, name, consumer)
+	cs := set.consumerSettings()
+	if err := checkConsumerFit(cfg, cs); err != nil {
+		return nil, fmt.Errorf("new sink runner %q: %w", name, err)
+	}
+	m, err := newMetrics(set.Metrics, name)
 	if err != nil {
 		return nil, fmt.Errorf("new sink runner %q: %w", name, err)
 	}
@@ -55,27 +60,26 @@ func New(js jetstream.JetStream, name string, s Sink, cfg RunnerConfig, set Sett
 		consumer: consumer,
 		sink:     s,
 		cfg:      cfg,
+		cs:       cs,
 		log:      set.LoggerOrDiscard().With("sink", name, "consumer", consumer),
 		m:        m,
 	}, nil
 }
 
-// ConsumerConfig is the durable consumer the Runner creates on each stream.
-// bus/topology will declare it; until then it is declared here.
-func (r *Runner) ConsumerConfig() jetstream.ConsumerConfig {
-	maxDeliver := r.cfg.MaxDeliver
-	if maxDeliver == 0 {
-		maxDeliver = -1
+// checkConsumerFit reports a runner config the consumer settings cannot
+// serve: a batch must fit in MaxAckPending twice (one being written, one
+// prefetched) and wait for its flush well within AckWait.
+func checkConsumerFit(cfg RunnerConfig, cs topology.ConsumerSettings) error {
+	var errs []error
+	if cs.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("consumers.sink.ack_wait must be at least 1s, got %s", cs.AckWait))
+	} else if cfg.FlushInterval > cs.AckWait/2 {
+		errs = append(errs, fieldError("flush_interval", "must be at most half of consumers.sink.ack_wait (%s), got %s", cs.AckWait, cfg.FlushInterval))
 	}
-	return jetstream.ConsumerConfig{
-		Durable:       r.consumer,
-		Description:   "crowsnest sink " + r.name,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       r.cfg.AckWait,
-		MaxDeliver:    maxDeliver,
-		MaxAckPending: r.cfg.MaxAckPending,
+	if cs.MaxAckPending < 2*cfg.MaxBatchEvents {
+		errs = append(errs, fieldError("max_batch_events", "must be at most half of consumers.sink.max_ack_pending (%d), got %d", cs.MaxAckPending, cfg.MaxBatchEvents))
 	}
+	return errors.Join(errs...)
 }
 
 // Run consumes until ctx is cancelled or a consumer fails, then drains: it
@@ -94,13 +98,22 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	decls, err := topology.SinkConsumers(r.name, r.cs)
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", r.name, err)
+	}
 	loops := make([]*streamLoop, 0, len(r.cfg.Streams))
 	for _, k := range r.cfg.Streams {
-		cons, err := r.js.CreateOrUpdateConsumer(ctx, k.Stream(), r.ConsumerConfig())
-		if err != nil {
-			return fmt.Errorf("sink %s: consumer %s on %s: %w", r.name, r.consumer, k.Stream(), err)
+		for _, d := range decls {
+			if d.Stream != k.Stream() {
+				continue
+			}
+			cons, err := topology.EnsureConsumer(ctx, r.js, d)
+			if err != nil {
+				return fmt.Errorf("sink %s: %w", r.name, err)
+			}
+			loops = append(loops, newStreamLoop(r, k, cons))
 		}
-		loops = append(loops, newStreamLoop(r, k, cons))
 	}
 
 	// hard outlives ctx by DrainTimeout: the last flush runs on it.

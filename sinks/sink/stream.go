@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
+	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -104,7 +105,7 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 				timer.Stop()
 				l.flush(soft, hard)
 				if pumpErr != nil {
-					l.r.m.error(errTypeConsume, 1)
+					l.r.m.c.Error(telemetry.ReadFailed, telemetry.StageReceiving)
 					return fmt.Errorf("consume %s: %w", l.kind.Stream(), pumpErr)
 				}
 				if done != nil {
@@ -134,14 +135,14 @@ func (l *streamLoop) add(m jetstream.Msg) bool {
 	meta, err := m.Metadata()
 	if err != nil {
 		// Not a JetStream delivery; nothing can be done with it but to say so.
-		l.r.m.error(errTypeConsume, 1)
+		l.r.m.c.Error(telemetry.DecodeFailed, telemetry.StageReceiving)
 		l.log.Error("message without JetStream metadata: terminating it", "subject", m.Subject(), "err", err)
 		if err := m.TermWithReason("no JetStream metadata"); err != nil {
-			l.r.m.error(errTypeAck, 1)
+			l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 		}
 		return false
 	}
-	l.r.m.received.Inc()
+	l.r.m.c.Received(1)
 	data := m.Data()
 	h := m.Headers()
 	l.msgs = append(l.msgs, m)
@@ -209,7 +210,7 @@ func (l *streamLoop) flush(soft, hard context.Context) {
 			}
 		}
 		if len(l.retry) > 0 {
-			l.r.m.error(errTypeRetryable, len(l.retry))
+			l.r.m.writeError(l.outcome[indexOf(l.pending, l.retry[0])], len(l.retry))
 		}
 		l.deadLetter(hard, settle)
 		if len(l.retry) == 0 {
@@ -275,7 +276,7 @@ func (l *streamLoop) write(hard context.Context) {
 
 // lastDelivery reports whether JetStream will not deliver record i again.
 func (l *streamLoop) lastDelivery(i int) bool {
-	return l.r.cfg.MaxDeliver > 0 && l.recs[i].Delivered >= uint64(l.r.cfg.MaxDeliver)
+	return l.r.cs.MaxDeliver > 0 && l.recs[i].Delivered >= uint64(l.r.cs.MaxDeliver)
 }
 
 // deadLetter publishes the records in l.dlq to the dead-letter stream, then
@@ -285,12 +286,12 @@ func (l *streamLoop) deadLetter(ctx context.Context, settle func(int) bool) {
 	if len(l.dlq) == 0 {
 		return
 	}
-	l.r.m.error(errTypePermanent, len(l.dlq))
+	l.r.m.writeError(l.dlqCause[0], len(l.dlq))
 	errs := publishDeadLetters(ctx, l.r.js, l.r.consumer, l.dlq, l.dlqCause)
 	for j, i := range l.dlqIdx {
 		rec := &l.recs[i]
 		if errs[j] != nil {
-			l.r.m.error(errTypeDeadLetter, 1)
+			l.r.m.c.Error(telemetry.PublishFailed, telemetry.StageSending)
 			l.log.Error("dead-letter publish failed, redelivering later", "event_id", rec.ID, "err", errs[j], "cause", l.dlqCause[j])
 			if settle(i) {
 				l.nak(i)
@@ -298,10 +299,10 @@ func (l *streamLoop) deadLetter(ctx context.Context, settle func(int) bool) {
 			continue
 		}
 		l.log.Warn("record dead-lettered", "event_id", rec.ID, "seq", rec.Seq, "deliveries", rec.Delivered, "err", l.dlqCause[j])
-		l.r.m.discarded.Inc()
+		l.r.m.c.DiscardedUnintentional(1)
 		if settle(i) {
 			if err := l.msgs[i].TermWithReason(oneLine("dead-lettered by "+l.r.consumer+": "+l.dlqCause[j].Error(), 256)); err != nil {
-				l.r.m.error(errTypeAck, 1)
+				l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 				l.log.Warn("term failed", "event_id", rec.ID, "err", err)
 			}
 		}
@@ -310,17 +311,17 @@ func (l *streamLoop) deadLetter(ctx context.Context, settle func(int) bool) {
 
 func (l *streamLoop) ack(i int) {
 	if err := l.msgs[i].Ack(); err != nil {
-		l.r.m.error(errTypeAck, 1)
+		l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 		l.log.Warn("ack failed; the record will be redelivered", "event_id", l.recs[i].ID, "err", err)
 		return
 	}
-	l.r.m.sent.Inc()
+	l.r.m.c.Sent(1)
 }
 
 func (l *streamLoop) nak(i int) {
 	d := backoff(int(l.recs[i].Delivered), l.r.cfg.Retry.RedeliveryDelay, l.r.cfg.Retry.MaxRedeliveryDelay)
 	if err := l.msgs[i].NakWithDelay(d); err != nil {
-		l.r.m.error(errTypeAck, 1)
+		l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 		l.log.Warn("nak failed; the record is redelivered after ack_wait", "event_id", l.recs[i].ID, "err", err)
 	}
 }
@@ -332,7 +333,7 @@ func (l *streamLoop) keepAlive(mu *sync.Mutex) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(l.r.cfg.AckWait / 3)
+		t := time.NewTicker(l.r.cs.AckWait / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -346,7 +347,7 @@ func (l *streamLoop) keepAlive(mu *sync.Mutex) (stop func()) {
 					continue
 				}
 				if err := l.msgs[i].InProgress(); err != nil {
-					l.r.m.error(errTypeAck, 1)
+					l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 				}
 			}
 			mu.Unlock()
