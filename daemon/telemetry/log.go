@@ -23,18 +23,25 @@ func NewDefaultLogConfig() LogConfig {
 	return LogConfig{Level: "info", Format: "text"}
 }
 
-var logLevels = map[string]slog.Level{
-	"debug": slog.LevelDebug,
-	"info":  slog.LevelInfo,
-	"warn":  slog.LevelWarn,
-	"error": slog.LevelError,
+func parseLevel(s string) (slog.Level, bool) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return slog.LevelInfo, false
 }
 
 // Validate accepts the levels and formats above in any case; empty means the
 // default.
 func (c LogConfig) Validate() error {
 	var errs []error
-	if _, ok := logLevels[strings.ToLower(c.Level)]; !ok && c.Level != "" {
+	if _, ok := parseLevel(c.Level); !ok && c.Level != "" {
 		errs = append(errs, config.FieldError("level", "must be one of debug, info, warn, error; got %q", c.Level))
 	}
 	if f := strings.ToLower(c.Format); f != "" && f != "text" && f != "json" {
@@ -46,10 +53,7 @@ func (c LogConfig) Validate() error {
 // NewLogger returns a logger writing to w as cfg says. Values Validate would
 // reject fall back to the defaults; validate the config first.
 func NewLogger(cfg LogConfig, w io.Writer) *slog.Logger {
-	level, ok := logLevels[strings.ToLower(cfg.Level)]
-	if !ok {
-		level = slog.LevelInfo
-	}
+	level, _ := parseLevel(cfg.Level) // info when invalid, as documented
 	opts := &slog.HandlerOptions{Level: level}
 	if strings.EqualFold(cfg.Format, "json") {
 		return slog.New(slog.NewJSONHandler(w, opts))
