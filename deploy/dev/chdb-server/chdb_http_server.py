@@ -188,10 +188,10 @@ class Engine:
         keyword = first_keyword(text)
         if req.readonly_reason and (req.insert is not None or keyword not in _READ_KEYWORDS):
             raise QueryError(self.code("READONLY"), f"Cannot execute query in readonly mode. {req.readonly_reason}")
-        if keyword == "SET" or req.settings:
-            before = self._changed_settings()
-        else:
-            before = None
+        # Settings a request changes (URL parameters, a SET statement) last for
+        # that request only, as over ClickHouse's HTTP without a session.
+        changed_names = list(req.settings) + (set_statement_names(text) if keyword == "SET" else [])
+        before = self._changed_settings() if changed_names else None
         try:
             self._use_database(req.database)
             for name, value in req.settings.items():
@@ -203,7 +203,7 @@ class Engine:
             if keyword == "USE":
                 self._current_database = None
             if before is not None:
-                self._restore_settings(before)
+                self._restore_settings(changed_names, before)
 
     def _run(self, sql: str, fmt: str = "TabSeparated", params: dict[str, str] | None = None):
         try:
@@ -228,13 +228,12 @@ class Engine:
         out = self._run("SELECT name, value FROM system.settings WHERE changed AND name != 'database'", "JSONCompactEachRow")
         return dict(json.loads(line) for line in out.bytes().decode().splitlines() if line)
 
-    def _restore_settings(self, before: dict[str, str]) -> None:
-        """Undoes SET statements and URL settings: without a session, ClickHouse forgets them after the query."""
-        after = self._changed_settings()
-        for name in after.keys() | before.keys():
-            if name in before and after.get(name) != before[name]:
+    def _restore_settings(self, names: list[str], before: dict[str, str]) -> None:
+        # Only SET statements here: a query could itself trip the settings being undone.
+        for name in dict.fromkeys(names):
+            if name in before:
                 self._run(f"SET {quote_identifier(name)} = {quote_string(before[name])}")
-            elif name not in before:
+            else:
                 self._run(f"SET {quote_identifier(name)} = DEFAULT")
 
     def _insert(self, ins: Insert) -> Result:
@@ -299,6 +298,17 @@ def first_keyword(text: str) -> str:
             break
     m = re.match(r"[A-Za-z_]+", text[i:])
     return m.group(0).upper() if m else ""
+
+
+def set_statement_names(text: str) -> list[str]:
+    """The setting names of ``SET a = 1, b = 'x'``; empty for other SET forms (SET ROLE ...)."""
+    body = re.sub(r"^\s*SET\b", "", text.strip().rstrip(";"), count=1, flags=re.I)
+    names = []
+    for assignment in native_format.split_top_level(body):
+        name = assignment.split("=", 1)[0].strip().strip("`")
+        if "=" in assignment and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            names.append(name)
+    return names
 
 
 def quote_identifier(name: str) -> str:

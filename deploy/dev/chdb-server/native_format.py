@@ -79,18 +79,21 @@ def parse_type(text: str) -> DataType:
     if not text.endswith(")"):
         raise NativeFormatError(f"cannot parse type {text!r}")
     name = text[:open_paren].strip()
-    raw_args = _split_top_level(text[open_paren + 1 : -1])
+    raw_args = split_top_level(text[open_paren + 1 : -1])
     if name in ("Tuple", "Nested"):
         raw_args = [_strip_element_name(a) for a in raw_args]
     args = []
     if name in ("Nullable", "Array", "LowCardinality", "Map", "Tuple", "Nested"):
         args = [parse_type(a) for a in raw_args]
+        arity = {"Map": 2, "Nullable": 1, "Array": 1, "LowCardinality": 1}.get(name)
+        if (arity and len(args) != arity) or not args:
+            raise NativeFormatError(f"cannot parse type {text!r}")
     elif name == "SimpleAggregateFunction":
         args = [parse_type(raw_args[-1])]
     return DataType(name, args, raw_args)
 
 
-def _split_top_level(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
     parts, depth, quote, start, i = [], 0, "", 0, 0
     while i < len(text):
         c = text[i]
@@ -243,6 +246,14 @@ def add_protocol_framing(data: bytes, revision: int) -> tuple[bytes, int]:
     """
     if revision <= 0 or not data:
         return data, count_rows(data)
+    try:
+        return _add_protocol_framing(data, revision)
+    except (ValueError, IndexError, struct.error, RecursionError) as e:
+        # Type names with bad arguments, such as FixedString(x).
+        raise NativeFormatError(f"cannot walk Native stream: {e}") from None
+
+
+def _add_protocol_framing(data: bytes, revision: int) -> tuple[bytes, int]:
     r = _Reader(data)
     out = bytearray()
     total_rows = 0
@@ -285,7 +296,7 @@ def count_rows(data: bytes) -> int:
                     _skip_prefix(r, t)
                     _skip_data(r, t, rows)
         return total
-    except NativeFormatError:
+    except (NativeFormatError, ValueError, IndexError, struct.error, RecursionError):
         return 0
 
 
