@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: start the real services the
+# integration tests need, run every module's tests, always stop the services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODULES=(schemas bus daemon collectors processor sinks cli)
+PKGS=("${MODULES[@]/#/./}"); PKGS=("${PKGS[@]/%//...}")
+start=$(date +%s)
+stamp() { printf '[test %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+services_started=0
+cleanup() {
+  if [[ $services_started == 1 ]]; then
+    stamp "stopping services"
+    bash deploy/dev/services.sh down || true
+  fi
+}
+trap cleanup EXIT INT TERM
+
+stamp "go version: $(go version)"
+stamp "checking generated files are fresh"
+go test -count=1 -run TestGeneratedFilesAreFresh ./schemas/
+
+stamp "go vet"
+go vet "${PKGS[@]}"
+
+# Real Elasticsearch and ClickHouse engine for integration tests, unless the
+# caller points the suite at servers of their own.
+if [[ -z "${CROWSNEST_TEST_ELASTICSEARCH_URL:-}${CROWSNEST_TEST_CLICKHOUSE_URL:-}" && -f deploy/dev/services.sh && "${CROWSNEST_SKIP_SERVICES:-0}" != 1 ]]; then
+  stamp "starting services (Elasticsearch, ClickHouse engine)"
+  bash deploy/dev/services.sh up
+  services_started=1
+  eval "$(bash deploy/dev/services.sh env)"
+  stamp "services up"
+fi
+
+stamp "go test (race detector on)"
+go test -race -count=1 -timeout 20m "${PKGS[@]}"
+
+if [[ -f deploy/dev/services.mk ]] && grep -q '^services-test:' deploy/dev/services.mk; then
+  stamp "development server tests"
+  make --no-print-directory services-test
+fi
+stamp "all tests passed"
