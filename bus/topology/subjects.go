@@ -1,6 +1,9 @@
 package topology
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Subject prefixes. Every subject crowsnest publishes starts with one of these.
 const (
@@ -79,4 +82,36 @@ var ErrUnknownSource = fmt.Errorf("unknown source (want one of %v)", Sources())
 
 func unknownSourceError(source string) error {
 	return fmt.Errorf("source %q: %w", source, ErrUnknownSource)
+}
+
+// SourceOfSubject returns the source a raw, event or dead-letter subject
+// names (crowsnest.raw.<source>.<collector>, crowsnest.events.<source>,
+// crowsnest.dlq.<stage>.<source>), and false for any other subject or a
+// source that is not one of Sources.
+func SourceOfSubject(subject string) (string, bool) {
+	var src string
+	switch {
+	case strings.HasPrefix(subject, RawSubjectPrefix+"."):
+		rest := subject[len(RawSubjectPrefix)+1:]
+		i := strings.IndexByte(rest, '.')
+		if i < 0 {
+			return "", false
+		}
+		src = rest[:i]
+	case strings.HasPrefix(subject, EventSubjectPrefix+"."):
+		src = subject[len(EventSubjectPrefix)+1:]
+	case strings.HasPrefix(subject, DeadLetterSubjectPrefix+"."):
+		rest := subject[len(DeadLetterSubjectPrefix)+1:]
+		i := strings.LastIndexByte(rest, '.')
+		if i < 0 {
+			return "", false
+		}
+		src = rest[i+1:]
+	default:
+		return "", false
+	}
+	if !ValidSource(src) {
+		return "", false
+	}
+	return src, true
 }

@@ -104,3 +104,28 @@ func splitDots(s string) []string {
 	}
 	return append(out, s[start:])
 }
+
+func TestSourceOfSubject(t *testing.T) {
+	tests := []struct {
+		subject string
+		want    string
+		ok      bool
+	}{
+		{"crowsnest.raw.k8s_audit.node-1", "k8s_audit", true},
+		{"crowsnest.events.falco", "falco", true},
+		{"crowsnest.dlq.processor.docker", "docker", true},
+		{"crowsnest.dlq.sink-es.json", "json", true},
+		{"crowsnest.raw.k8s_audit", "", false},
+		{"crowsnest.raw.syslog.node-1", "", false},
+		{"crowsnest.alerts.high", "", false},
+		{"crowsnest.events.falco.extra", "", false},
+		{"other.subject", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := SourceOfSubject(tt.subject)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("SourceOfSubject(%q) = %q, %v; want %q, %v", tt.subject, got, ok, tt.want, tt.ok)
+		}
+	}
+}
