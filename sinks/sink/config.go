@@ -88,7 +88,9 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // knowing this type.
 func (e *FieldError) FieldPath() string { return e.Path }
 
-func fieldError(path, format string, args ...any) error {
+// NewFieldError returns the problem with the field at path; sinks use it in
+// their own Validate.
+func NewFieldError(path, format string, args ...any) error {
 	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
 }
 
@@ -96,7 +98,7 @@ func fieldError(path, format string, args ...any) error {
 func (c RunnerConfig) Validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fieldError(path, format, args...))
+		errs = append(errs, NewFieldError(path, format, args...))
 	}
 	if len(c.Streams) == 0 {
 		bad("streams", "must name at least one of events, alerts")
@@ -136,7 +138,7 @@ func (c RunnerConfig) Validate() error {
 func (c RetryConfig) validate(prefix string) []error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fieldError(prefix+"."+path, format, args...))
+		errs = append(errs, NewFieldError(prefix+"."+path, format, args...))
 	}
 	if c.MaxAttempts < 1 {
 		bad("max_attempts", "must be at least 1, got %d", c.MaxAttempts)

@@ -74,10 +74,10 @@ func checkConsumerFit(cfg RunnerConfig, cs topology.ConsumerSettings) error {
 	if cs.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("consumers.sink.ack_wait must be at least 1s, got %s", cs.AckWait))
 	} else if cfg.FlushInterval > cs.AckWait/2 {
-		errs = append(errs, fieldError("flush_interval", "must be at most half of consumers.sink.ack_wait (%s), got %s", cs.AckWait, cfg.FlushInterval))
+		errs = append(errs, NewFieldError("flush_interval", "must be at most half of consumers.sink.ack_wait (%s), got %s", cs.AckWait, cfg.FlushInterval))
 	}
 	if cs.MaxAckPending < 2*cfg.MaxBatchEvents {
-		errs = append(errs, fieldError("max_batch_events", "must be at most half of consumers.sink.max_ack_pending (%d), got %d", cs.MaxAckPending, cfg.MaxBatchEvents))
+		errs = append(errs, NewFieldError("max_batch_events", "must be at most half of consumers.sink.max_ack_pending (%d), got %d", cs.MaxAckPending, cfg.MaxBatchEvents))
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,17 @@
+package file
+
+import (
+	"context"
+
+	"github.com/crowsnest-siem/crowsnest/sinks/sink"
+)
+
+// Type is the file sink's name in config files.
+const Type = "file"
+
+// NewFactory returns the file sink's factory for the registry.
+func NewFactory() sink.Factory {
+	return sink.NewFactory(Type, NewDefaultConfig, func(_ context.Context, cfg Config, set sink.Settings) (sink.Sink, error) {
+		return New(cfg, set)
+	})
+}
