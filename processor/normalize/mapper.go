@@ -1,0 +1,40 @@
+package normalize
+
+import "github.com/crowsnest-siem/crowsnest/schemas"
+
+// A Mapper turns one record of its source into an event.
+//
+// Map reads rec.Text() (never rec.Data: inside a batch it is the part being
+// mapped) and fills ev, which the caller has reset (see [Reset]); it appends
+// to ev's slices from [:0] and never lets two fields share a backing array,
+// so events can be reused without allocating. It sets ev.Event.ID to the
+// record's natural identity when the source has one (left empty, the
+// Normalizer uses the collector's id or a content hash), @timestamp from the
+// record, the OCSF class, category, activity and severity, and every
+// source-specific field. It leaves the fields every event gets to the
+// Normalizer.
+//
+// Map returns a *RejectError (reason codes in this package, [NotSource] for
+// a record of the wrong shape) when the record cannot become an event. The
+// Normalizer has already checked size, UTF-8, JSON validity and depth, so a
+// mapper may use gjson on the text without re-validating it. Map must be safe
+// for concurrent use and must not panic on any valid JSON.
+type Mapper interface {
+	Map(rec *Record, ev *schemas.Event) error
+}
+
+// A Splitter is a Mapper whose source batches several events into one record
+// (an AKS Event Hub "records" array, a Kubernetes audit webhook EventList).
+// Split calls emit with each part, a substring of rec.Text() holding one
+// record Map accepts, in order; a record that is not a batch is emitted whole.
+// It returns the first error emit returns, or a *RejectError.
+type Splitter interface {
+	Split(rec *Record, emit func(part string) error) error
+}
+
+// A Factory builds a source's mapper from the normalizer's configuration.
+// Each mapper package exports NewFactory(); normalize/sources lists them.
+type Factory struct {
+	Source string
+	New    func(cfg Config) (Mapper, error)
+}
