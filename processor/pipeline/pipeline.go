@@ -12,21 +12,24 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/daemon/config"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
-// Normalizer turns one raw record into one event, or says why it cannot.
+// Normalizer turns one raw record into its events (a batch record holds
+// several), or says why it cannot (normalize.Normalizer).
 type Normalizer interface {
-	Normalize(rec *normalize.Record, ev *schemas.Event) error
+	NormalizeEach(rec *normalize.Record, ev *schemas.Event, emit func(*schemas.Event, error) error) error
 }
 
 // DeadLetterer records a rejected message and returns once JetStream has it.
 type DeadLetterer interface {
-	Reject(ctx context.Context, msg jetstream.Msg, source string, reason error) error
+	Publish(ctx context.Context, r deadletter.Record) error
 }
 
 // Publisher is the part of jetstream.JetStream the pipeline publishes with.
@@ -100,13 +103,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// pending is one input whose output publish has not been acknowledged yet.
+// pending is one input whose outputs have not all been acknowledged yet.
 type pending struct {
-	msg jetstream.Msg
-	ack jetstream.PubAckFuture
+	msg  jetstream.Msg
+	acks []jetstream.PubAckFuture
 }
 
 func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Consumer) error {
+	subject, err := topology.EventSubject(source)
+	if err != nil {
+		return err
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.FetchBatch))
 	if err != nil {
 		return fmt.Errorf("start pulling: %w", err)
@@ -128,8 +135,34 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		<-ackerDone
 	}()
 
-	var ev schemas.Event
-	buf := make([]byte, 0, 8<<10)
+	var (
+		ev       schemas.Event
+		buf      = make([]byte, 0, 8<<10)
+		futs     []jetstream.PubAckFuture
+		partErrs []error
+		pubErr   error
+	)
+	emit := func(ev *schemas.Event, err error) error {
+		if err != nil {
+			partErrs = append(partErrs, err)
+			return nil
+		}
+		buf = ev.AppendJSON(buf[:0])
+		out := &nats.Msg{
+			Subject: subject,
+			Data:    append([]byte(nil), buf...), // the async publish keeps it until acked
+			Header:  nats.Header{},
+		}
+		out.Header.Set(headers.MsgID, ev.Event.ID)
+		out.Header.Set(headers.Source, source)
+		fut, err := p.pub.PublishMsgAsync(out)
+		if err != nil {
+			pubErr = fmt.Errorf("publish event %s: %w", ev.Event.ID, err)
+			return pubErr // stop: the whole input is redelivered
+		}
+		futs = append(futs, fut)
+		return nil
+	}
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -140,63 +173,83 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		}
 		p.metricReceived()
 		rec := recordOf(source, msg)
-		ev = schemas.Event{}
-		if err := p.norm.Normalize(&rec, &ev); err != nil {
-			p.reject(ctx, msg, source, err)
-			continue
-		}
-		buf = ev.AppendJSON(buf[:0])
-		out := &nats.Msg{
-			Subject: topology.EventSubject(source),
-			Data:    append([]byte(nil), buf...), // the async publish keeps it until acked
-			Header:  nats.Header{},
-		}
-		out.Header.Set(headers.MsgID, ev.Event.ID)
-		out.Header.Set(headers.Source, source)
-		fut, err := p.pub.PublishMsgAsync(out)
-		if err != nil {
-			p.log.Warn("publish event", "source", source, "event_id", ev.Event.ID, "error", err)
+		futs, partErrs, pubErr = nil, partErrs[:0], nil
+		err = p.norm.NormalizeEach(&rec, &ev, emit)
+		switch {
+		case pubErr != nil:
+			// Outputs already published are dropped as duplicates when the
+			// redelivered input publishes them again.
+			p.log.Warn("publish event", "source", source, "error", pubErr)
 			p.metricError(telemetry.PublishFailed, telemetry.StageSending)
-			_ = msg.NakWithDelay(p.cfg.RetryDelay) // redelivered; nothing was published
+			_ = msg.NakWithDelay(p.cfg.RetryDelay)
 			continue
+		case err != nil: // the record as a whole is rejected
+			p.reject(ctx, msg, source, err, true)
+			continue
+		case len(partErrs) > 0 && len(futs) == 0:
+			p.reject(ctx, msg, source, errors.Join(partErrs...), true)
+			continue
+		case len(partErrs) > 0:
+			// Some parts of a batch are bad: the record goes to the dead-letter
+			// stream naming them, the good parts go on, and the input is acked
+			// once they are stored.
+			if !p.reject(ctx, msg, source, errors.Join(partErrs...), false) {
+				continue
+			}
 		}
-		inflight <- pending{msg: msg, ack: fut}
+		inflight <- pending{msg: msg, acks: futs}
 	}
 }
 
 func (p *Pipeline) ackLoop(inflight <-chan pending) {
 	for pd := range inflight {
-		select {
-		case <-pd.ack.Ok():
-			if err := pd.msg.Ack(); err != nil {
-				p.log.Warn("ack input", "error", err)
-				continue
+		var failed error
+		for _, f := range pd.acks {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				failed = err
 			}
-			p.metricSent()
-		case err := <-pd.ack.Err():
-			p.log.Warn("event not stored, input will be redelivered", "error", err)
+		}
+		if failed != nil {
+			p.log.Warn("event not stored, input will be redelivered", "error", failed)
 			p.metricError(telemetry.PublishFailed, telemetry.StageSending)
 			_ = pd.msg.NakWithDelay(p.cfg.RetryDelay)
+			continue
 		}
+		if err := pd.msg.Ack(); err != nil {
+			p.log.Warn("ack input", "error", err)
+			p.metricError(telemetry.AckFailed, telemetry.StageSending)
+			continue
+		}
+		p.metricSent(len(pd.acks))
 	}
 }
 
-// reject dead-letters msg and terminates it; if the dead-letter stream cannot
-// take it, the input is left for redelivery rather than lost.
-func (p *Pipeline) reject(ctx context.Context, msg jetstream.Msg, source string, reason error) {
+// reject dead-letters msg and, when terminate is set, terminates it. If the
+// dead-letter stream cannot take it, the input is left for redelivery rather
+// than lost, and reject reports false.
+func (p *Pipeline) reject(ctx context.Context, msg jetstream.Msg, source string, reason error, terminate bool) bool {
 	p.metricError(telemetry.DecodeFailed, telemetry.StageProcessing)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.DeadLetterTimeout)
 	defer cancel()
-	if err := p.dlq.Reject(dctx, msg, source, reason); err != nil {
+	rec := deadletter.FromMsg(topology.ProcessorStage, msg, reason)
+	rec.Source = source // the subject's, not what the collector claims
+	if err := p.dlq.Publish(dctx, rec); err != nil {
 		p.log.Error("dead-letter failed; input left for redelivery", "source", source, "error", err)
 		_ = msg.NakWithDelay(p.cfg.RetryDelay)
-		return
+		return false
 	}
 	p.log.Debug("rejected record", "source", source, "subject", msg.Subject(), "reason", reason)
+	p.metricDiscarded()
+	if !terminate {
+		return true
+	}
 	if err := msg.TermWithReason("rejected: dead-lettered"); err != nil {
 		p.log.Warn("terminate rejected input", "error", err)
+		p.metricError(telemetry.AckFailed, telemetry.StageSending)
 	}
-	p.metricDiscarded()
+	return true
 }
 
 // recordOf reads the transport metadata. The source and collector come from
@@ -229,9 +282,9 @@ func (p *Pipeline) metricReceived() {
 	}
 }
 
-func (p *Pipeline) metricSent() {
+func (p *Pipeline) metricSent(n int) {
 	if p.set.Metrics != nil {
-		p.set.Metrics.Sent(1)
+		p.set.Metrics.Sent(n)
 	}
 }
 
@@ -247,8 +300,10 @@ func (p *Pipeline) metricError(t telemetry.ErrorType, s telemetry.Stage) {
 	}
 }
 
-// Config is the processor's delivery tuning.
+// Config is what a user writes under `processor:`.
 type Config struct {
+	// Normalize bounds and shapes normalization.
+	Normalize normalize.Config `yaml:"normalize"`
 	// FetchBatch is how many messages each raw stream's pull requests ask for.
 	FetchBatch int `yaml:"fetch_batch"`
 	// MaxInFlight bounds outputs published and not yet acknowledged, per raw stream.
@@ -261,23 +316,26 @@ type Config struct {
 
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
-	return Config{FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
+	return Config{Normalize: normalize.NewDefaultConfig(), FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
 }
 
-// Validate reports every invalid field.
+// Validate reports every invalid field, paths relative to `processor`.
 func (c Config) Validate() error {
 	var errs []error
+	if err := c.Normalize.Validate(); err != nil {
+		errs = append(errs, &config.ValidationError{Path: "normalize", Err: err})
+	}
 	if c.FetchBatch < 1 || c.FetchBatch > 10000 {
-		errs = append(errs, fmt.Errorf("processor.fetch_batch: must be 1..10000, got %d", c.FetchBatch))
+		errs = append(errs, config.FieldError("fetch_batch", "must be 1..10000, got %d", c.FetchBatch))
 	}
 	if c.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("processor.max_in_flight: must be >= 1, got %d", c.MaxInFlight))
+		errs = append(errs, config.FieldError("max_in_flight", "must be >= 1, got %d", c.MaxInFlight))
 	}
 	if c.RetryDelay <= 0 {
-		errs = append(errs, fmt.Errorf("processor.retry_delay: must be > 0 (e.g. 2s), got %s", c.RetryDelay))
+		errs = append(errs, config.FieldError("retry_delay", "must be > 0 (e.g. 2s), got %s", c.RetryDelay))
 	}
 	if c.DeadLetterTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("processor.dead_letter_timeout: must be > 0 (e.g. 10s), got %s", c.DeadLetterTimeout))
+		errs = append(errs, config.FieldError("dead_letter_timeout", "must be > 0 (e.g. 10s), got %s", c.DeadLetterTimeout))
 	}
 	return errors.Join(errs...)
 }
