@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
@@ -169,15 +170,17 @@ func (n *Normalizer) mapPart(e *entry, rec *Record, text string, whole bool, ev 
 
 func (n *Normalizer) finish(e *entry, rec *Record, text string, whole bool, ev *schemas.Event) {
 	f := &ev.Event
-	if !ValidID(f.ID) {
+	// A natural id that is not header-safe (an attacker-chosen audit id with
+	// a newline, say) is not trusted: the content id replaces it.
+	if f.ID == "" || msgid.Validate(f.ID) != nil {
 		switch {
-		case whole && ValidID(rec.ID):
+		case whole && msgid.Validate(rec.ID) == nil:
 			f.ID = rec.ID
 		case whole:
-			f.ID = ContentID(e.source, rec.Data)
+			f.ID = msgid.FromContent(e.source, rec.Data)
 		default:
 			// A part of a batch: the message id names the whole batch.
-			f.ID = contentIDString(e.source, text)
+			f.ID = msgid.FromContent(e.source, []byte(text))
 		}
 	}
 	now := n.now()

@@ -78,12 +78,12 @@ func (m *Mapper) mapGKE(r *record, ev *schemas.Event) error {
 		a.User.Username = principal
 		ev.User.Name = principal
 		ev.User.Domain = serviceAccountNamespace(principal)
-		ev.Related.User = m.lim.Append(ev.Related.User, principal, trunc)
+		ev.Related.User = m.lim.AppendUnique(ev.Related.User, principal, trunc)
 	}
 	if callerIP != "" {
 		a.SourceIPs = m.lim.Append(a.SourceIPs, callerIP, trunc)
 		ev.Source.IP = callerIP
-		ev.Related.IP = m.lim.Append(ev.Related.IP, callerIP, trunc)
+		ev.Related.IP = m.lim.AppendUnique(ev.Related.IP, callerIP, trunc)
 	}
 	ev.UserAgent.Original = agent
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
@@ -53,9 +54,9 @@ func NewFactory() normalize.Factory {
 type record struct {
 	// audit.k8s.io Event
 	kind, apiVersion, level, auditID, stage, requestURI, verb, userAgent string
-	requestReceived, stageTimestamp                                       string
-	user, impersonatedUser, objectRef, responseStatus                     gjson.Result
-	sourceIPs, annotations, requestObject, responseObject                 gjson.Result
+	requestReceived, stageTimestamp                                      string
+	user, impersonatedUser, objectRef, responseStatus                    gjson.Result
+	sourceIPs, annotations, requestObject, responseObject                gjson.Result
 	// batches: AKS Event Hub export, audit webhook EventList
 	records, items gjson.Result
 	// AKS diagnostic-log wrapper
@@ -262,11 +263,9 @@ func (m *Mapper) mapNative(r *record, ev *schemas.Event) error {
 	trunc := &ev.Crowsnest.Truncated
 	a := &ev.Kubernetes.Audit
 	a.AuditID, a.Stage, a.Level, a.Verb, a.RequestURI = r.auditID, r.stage, r.level, r.verb, r.requestURI
-	if r.stage != "" {
-		ev.Event.ID = r.auditID + "-" + r.stage
-	} else {
-		ev.Event.ID = r.auditID
-	}
+	// Without a stage there is no natural id: the Normalizer falls back to
+	// the collector's message id or the content hash.
+	ev.Event.ID, _ = msgid.K8sAudit(r.auditID, r.stage)
 
 	received := normalize.ParseTime(r.requestReceived)
 	staged := normalize.ParseTime(r.stageTimestamp)
@@ -285,7 +284,7 @@ func (m *Mapper) mapNative(r *record, ev *schemas.Event) error {
 	r.sourceIPs.ForEach(func(_, v gjson.Result) bool {
 		if v.Str != "" {
 			a.SourceIPs = m.lim.Append(a.SourceIPs, v.Str, trunc)
-			ev.Related.IP = m.lim.Append(ev.Related.IP, v.Str, trunc)
+			ev.Related.IP = m.lim.AppendUnique(ev.Related.IP, v.Str, trunc)
 		}
 		return true
 	})
@@ -400,11 +399,11 @@ func (m *Mapper) user(u gjson.Result, ev *schemas.Event, effective bool) {
 		ev.User.Name, ev.User.ID = name, uid
 		ev.User.Domain = serviceAccountNamespace(name)
 		if node, ok := strings.CutPrefix(name, "system:node:"); ok && node != "" {
-			ev.Related.Hosts = m.lim.Append(ev.Related.Hosts, node, trunc)
+			ev.Related.Hosts = m.lim.AppendUnique(ev.Related.Hosts, node, trunc)
 		}
 	}
-	ev.Related.User = m.lim.Append(ev.Related.User, uid, trunc)
-	ev.Related.User = m.lim.Append(ev.Related.User, name, trunc)
+	ev.Related.User = m.lim.AppendUnique(ev.Related.User, uid, trunc)
+	ev.Related.User = m.lim.AppendUnique(ev.Related.User, name, trunc)
 }
 
 // serviceAccountNamespace returns <ns> of "system:serviceaccount:<ns>:<name>".

@@ -1,0 +1,26 @@
+// Package sources lists every source the processor normalizes, in one place:
+// adding a source is one folder under processor/normalize and one line here.
+// It must not hold state: each call builds a fresh registry.
+package sources
+
+import (
+	"github.com/crowsnest-siem/crowsnest/processor/normalize"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/falco"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/k8saudit"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/tetragon"
+)
+
+// Factories returns the factory of every source, one line each.
+func Factories() []normalize.Factory {
+	return []normalize.Factory{
+		k8saudit.NewFactory(),
+		falco.NewFactory(),
+		tetragon.NewFactory(),
+		// docker, auditd, procwatch, json: one line each when they land.
+	}
+}
+
+// NewRegistry builds every source's mapper with cfg.
+func NewRegistry(cfg normalize.Config) (*normalize.Registry, error) {
+	return normalize.NewRegistry(cfg, Factories()...)
+}
