@@ -54,7 +54,13 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }
 
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# alive PID: running, and not a zombie waiting to be reaped.
+alive() {
+	[ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+	local state
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
 
 # pids_matching TEXT: processes whose command line contains TEXT (a path
 # unique to this checkout, so only our own processes match).
@@ -109,7 +115,7 @@ stop_pids() {
 	local name=$1 wait=$2
 	shift 2
 	local pids=() p
-	for p in "$@"; do alive "$p" && pids+=("$p"); done
+	for p in $(printf '%s\n' "$@" | sort -u); do alive "$p" && pids+=("$p"); done
 	[ ${#pids[@]} -gt 0 ] || return 0
 	say "$name: stopping pid ${pids[*]}"
 	kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -128,10 +134,11 @@ stop_pids() {
 	done
 }
 
-# free_port NAME PORT OURS: clears PORT of a leftover process of ours (its
-# command line contains OURS); refuses when someone else holds it.
+# free_port NAME PORT_VARIABLE OURS: clears the port of a leftover process of
+# ours (its command line contains OURS); refuses when someone else holds it.
 free_port() {
-	local name=$1 port=$2 ours=$3 owner
+	local name=$1 port_var=$2 ours=$3 owner port
+	port=${!port_var}
 	owner=$(port_owner "$port")
 	[ -z "$owner" ] && return 0
 	if [ "$owner" != unknown ] && cmdline "$owner" | grep -qF -- "$ours"; then
@@ -139,7 +146,7 @@ free_port() {
 		stop_pids "$name" 30 "$owner"
 		return 0
 	fi
-	die "$name: port $port is in use by pid $owner ($(cmdline "$owner" 2>/dev/null || true)); set CROWSNEST_${name^^}_PORT to another port"
+	die "$name: port $port is in use by pid $owner ($(cmdline "$owner" 2>/dev/null || true)); set CROWSNEST_$port_var to another port"
 }
 
 http_get() { curl -fsS --max-time "${2:-5}" "$1" 2>/dev/null; }
@@ -164,7 +171,11 @@ es_vars() {
 	ES_HOME=$ES_ROOT/dist/elasticsearch-$ES_VERSION
 	ES_CONF=$ES_ROOT/config
 	ES_PID=$ES_ROOT/run/elasticsearch.pid
-	ES_LOGS=$ES_ROOT/logs
+	if [ "$ES_ROOT" = "$STATE_DIR/elasticsearch" ]; then
+		ES_LOGS=$LOG_DIR/elasticsearch
+	else
+		ES_LOGS=$ES_ROOT/logs # linked from $LOG_DIR/elasticsearch
+	fi
 }
 
 es_java_home() {
@@ -193,8 +204,12 @@ es_fetch() {
 		t=$(now)
 		say "elasticsearch: fetching $ES_GAV from Maven Central"
 		mkdir -p "$ES_ROOT/download"
-		mvn -B -q "$MAVEN_DEPENDENCY_PLUGIN:copy" -Dartifact="$ES_GAV" -DoutputDirectory="$ES_ROOT/download" >&2 ||
-			die "elasticsearch: could not fetch $ES_GAV"
+		mkdir -p "$LOG_DIR"
+		if ! mvn -B "$MAVEN_DEPENDENCY_PLUGIN:copy" -Dartifact="$ES_GAV" -DoutputDirectory="$ES_ROOT/download" \
+			>"$LOG_DIR/maven.log" 2>&1; then
+			tail -n 20 "$LOG_DIR/maven.log" >&2
+			die "elasticsearch: could not fetch $ES_GAV (see $LOG_DIR/maven.log)"
+		fi
 		zip=$ES_ROOT/download/elasticsearch-$ES_VERSION.zip
 		say "elasticsearch: fetched in $(since "$t")"
 	fi
@@ -245,6 +260,7 @@ es_build_plugin() {
 }
 
 es_configure() {
+	[ "$ES_LOGS" = "$LOG_DIR/elasticsearch" ] && [ -L "$ES_LOGS" ] && rm -f "$ES_LOGS"
 	mkdir -p "$ES_CONF" "$ES_ROOT/data" "$ES_ROOT/tmp" "$ES_ROOT/run" "$ES_LOGS" "$LOG_DIR"
 	local f
 	for f in jvm.options log4j2.properties; do
@@ -302,9 +318,10 @@ es_up() {
 		say "elasticsearch: removing stale pid file (pid $pid is gone)"
 		rm -f "$ES_PID"
 	fi
-	# Leftovers of an earlier run of this checkout (a lost pid file, a crash).
+	# Leftovers of an earlier run of this checkout (a lost pid file, a crash);
+	# they share the data directory, so at most one runs.
+	free_port elasticsearch ES_PORT "-Des.path.home=$ES_HOME"
 	stop_pids elasticsearch 30 $(pids_matching "-Des.path.home=$ES_HOME") ${pid:+"$pid"}
-	free_port es "$ES_PORT" "-Des.path.home=$ES_HOME"
 
 	local java_home
 	java_home=$(es_java_home) || {
@@ -409,8 +426,8 @@ ch_up() {
 		say "clickhouse: removing stale pid file (pid $pid is gone)"
 		rm -f "$CH_PID"
 	fi
+	free_port clickhouse CH_PORT "$CH_SERVER"
 	stop_pids clickhouse 30 $(pids_matching "$CH_SERVER") ${pid:+"$pid"}
-	free_port ch "$CH_PORT" "$CH_SERVER"
 
 	local t
 	t=$(now)
