@@ -54,3 +54,14 @@ func TestCreateWrongConfig(t *testing.T) {
 		t.Fatal("Create accepted another sink's config")
 	}
 }
+
+func TestEveryConfiguredTypeHasAFactory(t *testing.T) {
+	for _, c := range NewDefaultConfig().Configured() {
+		if c.Factory.Create == nil {
+			t.Errorf("sink %q has a config block but no factory in Factories", c.Name)
+		}
+	}
+	if err := NewDefaultConfig().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}

@@ -1,0 +1,87 @@
+package registry
+
+import (
+	"errors"
+
+	"github.com/crowsnest-siem/crowsnest/sinks/file"
+	"github.com/crowsnest-siem/crowsnest/sinks/sink"
+	"github.com/crowsnest-siem/crowsnest/sinks/terminal"
+)
+
+// Block is one sink's section of the config file: whether it runs, how the
+// runner feeds it (streams, batching, retries), and the sink's own settings,
+// written inline beside them.
+type Block[C sink.Config] struct {
+	Enabled bool              `yaml:"enabled"`
+	Runner  sink.RunnerConfig `yaml:"runner"`
+	Sink    C                 `yaml:",inline"`
+}
+
+// Config is the `sinks:` section: one typed block per sink type, so that a
+// misspelt key in any sink's settings is an error with its line number.
+// Adding a sink is one field here, one line in Configured and one in Factories.
+type Config struct {
+	File     Block[file.Config]     `yaml:"file"`
+	Terminal Block[terminal.Config] `yaml:"terminal"`
+}
+
+// NewDefaultConfig enables the file and terminal sinks with their defaults.
+func NewDefaultConfig() Config {
+	return Config{
+		File:     Block[file.Config]{Enabled: true, Runner: sink.NewDefaultRunnerConfig(), Sink: file.NewDefaultConfig()},
+		Terminal: Block[terminal.Config]{Enabled: true, Runner: sink.NewDefaultRunnerConfig(), Sink: terminal.NewDefaultConfig()},
+	}
+}
+
+// Configured is one enabled sink, ready for its factory.
+type Configured struct {
+	Name    string
+	Factory sink.Factory
+	Config  sink.Config
+	Runner  sink.RunnerConfig
+}
+
+// Configured lists the enabled sinks in a stable order.
+func (c Config) Configured() []Configured {
+	var out []Configured
+	add := func(enabled bool, typ string, cfg sink.Config, runner sink.RunnerConfig) {
+		if !enabled {
+			return
+		}
+		f, _ := Lookup(typ) // every type listed here is in Factories (tested)
+		out = append(out, Configured{Name: typ, Factory: f, Config: cfg, Runner: runner})
+	}
+	add(c.File.Enabled, file.Type, c.File.Sink, c.File.Runner)
+	add(c.Terminal.Enabled, terminal.Type, c.Terminal.Sink, c.Terminal.Runner)
+	return out
+}
+
+// Validate checks every enabled sink's block, paths relative to `sinks`.
+func (c Config) Validate() error {
+	var errs []error
+	for _, s := range c.Configured() {
+		if err := s.Config.Validate(); err != nil {
+			errs = append(errs, prefix(s.Name, err))
+		}
+		if err := s.Runner.Validate(); err != nil {
+			errs = append(errs, prefix(s.Name+".runner", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefix puts path before a block's field paths.
+func prefix(path string, err error) error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, prefix(path, e))
+		}
+		return errors.Join(out...)
+	}
+	var fe *sink.FieldError
+	if errors.As(err, &fe) {
+		return &sink.FieldError{Path: path + "." + fe.Path, Err: fe.Err}
+	}
+	return &sink.FieldError{Path: path, Err: err}
+}
