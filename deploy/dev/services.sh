@@ -512,9 +512,13 @@ main() {
 		;;
 	env) print_env ;;
 	test)
+		# The chdb-server suite starts its own server; the Elasticsearch smoke
+		# tests use the running one and skip when none is up.
 		ch_venv
-		cd "$DEV_DIR/chdb-server"
-		PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" .
+		cd "$DEV_DIR"
+		CROWSNEST_TEST_ELASTICSEARCH_URL=${CROWSNEST_TEST_ELASTICSEARCH_URL:-http://127.0.0.1:$ES_PORT} \
+			PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs "$@" \
+			chdb-server elasticsearch
 		;;
 	reset)
 		for s in $(services "${1:-all}"); do

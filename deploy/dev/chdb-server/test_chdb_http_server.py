@@ -400,3 +400,25 @@ def test_sigterm_stops_cleanly_and_data_persists(tmp_path):
         assert srv.ok("SELECT count() FROM kept") == "100\n"
     finally:
         assert srv.stop() == 0
+
+
+def test_concurrent_clients_share_one_session(server):
+    """A threading HTTP server in front of one chDB session: requests queue on its lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    t = table_name("conc")
+    server.ok(f"CREATE TABLE {t} (w UInt8, i UInt32) ENGINE = MergeTree ORDER BY (w, i)")
+
+    def worker(w: int) -> list[str]:
+        out = []
+        for i in range(20):
+            assert server.query(f"INSERT INTO {t} VALUES ({w}, {i})").status == 200
+            out.append(server.ok(f"SELECT count() FROM {t} WHERE w = {w}", max_threads="1"))
+        return out
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(worker, range(8)))
+    for counts in results:
+        assert counts == [f"{i + 1}\n" for i in range(20)]
+    assert server.ok(f"SELECT count(), uniqExact(w) FROM {t}") == "160\t8\n"
+    assert server.ok("SELECT toString(getSetting('max_threads'))") != "1\n"
