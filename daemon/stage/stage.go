@@ -1,0 +1,164 @@
+// Package stage is the start-up every stage binary shares (crowsnest-collector,
+// crowsnest-processor, crowsnest-sink): load the one configuration file,
+// set up logging and the telemetry server, connect to NATS, make sure the
+// topology exists, and run until SIGTERM or SIGINT, then let the stage drain.
+//
+// It knows nothing of what a stage does; the all-in-one `crowsnest run`
+// composes stages itself and does not use it.
+package stage
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crowsnest-siem/crowsnest/bus/natsconn"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/daemon/config"
+	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
+)
+
+// Common is the part of the configuration file every stage reads. A stage's
+// root config embeds it inline, adds its own section, and declares the other
+// stages' sections as yaml.Node so one file serves every binary.
+type Common struct {
+	Log       telemetry.LogConfig `yaml:"log"`
+	Telemetry telemetry.Config    `yaml:"telemetry"`
+	NATS      natsconn.Config     `yaml:"nats"`
+	Topology  topology.Config     `yaml:"topology"`
+	// EnsureTopology creates or updates the streams at start-up. Turn it off
+	// where only an admin identity may manage streams.
+	EnsureTopology bool `yaml:"ensure_topology"`
+}
+
+// NewCommon returns the shared defaults.
+func NewCommon() Common {
+	return Common{
+		Log:            telemetry.NewDefaultLogConfig(),
+		Telemetry:      telemetry.NewDefaultConfig(),
+		NATS:           natsconn.NewDefaultConfig(),
+		Topology:       topology.NewDefaultConfig(),
+		EnsureTopology: true,
+	}
+}
+
+// Validate checks the shared sections.
+func (c Common) Validate() error {
+	return errors.Join(
+		section("log", c.Log.Validate()),
+		section("telemetry", c.Telemetry.Validate()),
+		section("nats", c.NATS.Validate()),
+		section("topology", c.Topology.Validate()),
+	)
+}
+
+func section(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", key, err)
+}
+
+// Root is what a stage's root config must offer.
+type Root interface {
+	Shared() *Common
+	Validate() error
+}
+
+// Env is what a running stage gets.
+type Env struct {
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry
+	Metrics   *telemetry.ComponentMetrics
+	Conn      *nats.Conn
+	JetStream jetstream.JetStream
+	Telemetry *telemetry.Server
+}
+
+// Main parses -config, loads cfg, and runs run until a signal; it returns the
+// process exit code. run must return once its context is cancelled and its
+// work is drained.
+func Main(name string, cfg Root, args []string, stderr io.Writer, run func(ctx context.Context, env *Env) error) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", os.Getenv("CROWSNEST_CONFIG"), "configuration file (default $CROWSNEST_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := start(ctx, name, *path, cfg, stderr, run); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, run func(context.Context, *Env) error) error {
+	var err error
+	if path != "" {
+		err = config.Load(path, cfg)
+	} else {
+		err = config.Decode(nil, "(defaults)", cfg)
+	}
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	c := cfg.Shared()
+	logger := telemetry.NewLogger(c.Log, stderr).With("stage", name)
+	reg := telemetry.NewRegistry()
+	metrics, err := telemetry.NewComponentMetrics(reg)
+	if err != nil {
+		return err
+	}
+	tel := telemetry.New(c.Telemetry, reg, logger)
+	if c.Telemetry.Listen != "" {
+		if err := tel.Start(ctx); err != nil {
+			return fmt.Errorf("telemetry server: %w", err)
+		}
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5e9)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	if c.NATS.Name == "" || c.NATS.Name == natsconn.NewDefaultConfig().Name {
+		c.NATS.Name = name
+	}
+	nc, js, err := natsconn.Connect(ctx, c.NATS, logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	tel.RegisterReadiness("nats", func(context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("not connected to NATS")
+		}
+		return nil
+	})
+	if c.EnsureTopology {
+		if err := topology.Ensure(ctx, js, c.Topology, topology.WithLogger(logger)); err != nil {
+			return err
+		}
+	}
+	logger.Info("started")
+	err = run(ctx, &Env{Logger: logger, Registry: reg, Metrics: metrics, Conn: nc, JetStream: js, Telemetry: tel})
+	if dErr := nc.Drain(); dErr != nil && !errors.Is(dErr, nats.ErrConnectionClosed) {
+		logger.Warn("drain NATS connection", "error", dErr)
+	}
+	logger.Info("stopped")
+	return err
+}
