@@ -39,6 +39,17 @@
 // delivery (Metadata().NumDelivered >= MaxDeliver) rather than rely on
 // MaxDeliver to get rid of it.
 //
+// # Duplicates
+//
+// Every message carries its natural identity as Nats-Msg-Id (bus/msgid), and
+// JetStream drops a second message with a known id inside duplicate_window.
+// An id stays known after its message is acked off a work queue, but a server
+// restart rebuilds the known ids from the messages still stored: the id of a
+// raw record processed before the restart is forgotten, so a collector that
+// re-sends it afterwards has it processed again. The events stream keeps its
+// messages, so the re-published event is still dropped there, and the stores
+// key on event.id in any case.
+//
 // This package must not publish or consume data, hold connections, or know
 // about sources' formats; it declares names and shapes and applies them.
 package topology
