@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // Limits bound what a mapper copies out of a record into an event. Every
@@ -86,4 +88,28 @@ func ParseTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// TypeName names the JSON type of r for rejection messages: object, array,
+// string, number, boolean, null, or "nothing" for an empty record.
+func TypeName(r gjson.Result) string {
+	switch r.Type {
+	case gjson.JSON:
+		if r.IsArray() {
+			return "array"
+		}
+		return "object"
+	case gjson.String:
+		return "string"
+	case gjson.Number:
+		return "number"
+	case gjson.True, gjson.False:
+		return "boolean"
+	case gjson.Null:
+		if r.Raw == "" {
+			return "nothing"
+		}
+		return "null"
+	}
+	return "unknown"
 }

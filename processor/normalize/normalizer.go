@@ -100,7 +100,10 @@ func (n *Normalizer) NormalizeEach(rec *Record, ev *schemas.Event, emit func(ev 
 		i++
 		whole := len(part) == len(text)
 		if err := n.mapPart(e, rec, part, whole, ev); err != nil {
-			return emit(nil, fmt.Errorf("record %d of the batch: %w", i, err))
+			if !whole {
+				err = fmt.Errorf("record %d of the batch: %w", i, err)
+			}
+			return emit(nil, err)
 		}
 		return emit(ev, nil)
 	})

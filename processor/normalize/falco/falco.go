@@ -69,7 +69,7 @@ type triBool struct{ set, val bool }
 func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 	root := gjson.Parse(rec.Text())
 	if !root.IsObject() {
-		return normalize.Reject(reasonNotFalco, "a Falco alert is a JSON object, got %s", root.Type)
+		return normalize.Reject(reasonNotFalco, "a Falco alert is a JSON object, got %s", normalize.TypeName(root))
 	}
 	var a alert
 	root.ForEach(func(k, v gjson.Result) bool {

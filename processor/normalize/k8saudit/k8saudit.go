@@ -180,7 +180,7 @@ func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 func (m *Mapper) mapText(text string, ev *schemas.Event, outer bool) error {
 	root := gjson.Parse(text)
 	if !root.IsObject() {
-		return normalize.Reject(reasonNotAudit, "a Kubernetes audit record is a JSON object, got %s", root.Type)
+		return normalize.Reject(reasonNotAudit, "a Kubernetes audit record is a JSON object, got %s", normalize.TypeName(root))
 	}
 	var r record
 	r.read(root)

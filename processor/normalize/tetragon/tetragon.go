@@ -72,7 +72,7 @@ type body struct {
 func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 	root := gjson.Parse(rec.Text())
 	if !root.IsObject() {
-		return normalize.Reject(reasonNotTetragon, "a Tetragon event is a JSON object, got %s", root.Type)
+		return normalize.Reject(reasonNotTetragon, "a Tetragon event is a JSON object, got %s", normalize.TypeName(root))
 	}
 	var e envelope
 	root.ForEach(func(k, v gjson.Result) bool {
