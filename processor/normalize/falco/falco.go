@@ -58,7 +58,7 @@ type fields struct {
 	sipName, ripName                         string
 	procExepath, procExe, procArgs, procName string
 	hasArgs                                  bool
-	imageName, imageTag                      string
+	imageName, imageRepo, imageTag           string
 	imageDigest                              gjson.Result
 	k8s                                      bool
 }
@@ -144,9 +144,9 @@ func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 		}
 	}
 	switch {
-	case f.evtFailed.set && f.evtFailed.val:
+	case f.evtFailed.set && f.evtFailed.val && f.evtRes != "EINPROGRESS":
 		ev.Event.Outcome = "failure"
-	case f.evtRes == "SUCCESS":
+	case f.evtRes == "SUCCESS" || f.evtRes == "EINPROGRESS": // a non-blocking connect under way
 		ev.Event.Outcome = "success"
 	case f.evtRes != "":
 		ev.Event.Outcome = "failure" // an errno name: ENOENT, EACCES, …
@@ -267,6 +267,8 @@ func (m *Mapper) field(key string, v gjson.Result, f *fields, ev *schemas.Event)
 		}
 	case "container.image":
 		f.imageName = s
+	case "container.image.repository":
+		f.imageRepo = s
 	case "container.image.tag":
 		f.imageTag = s
 	case "container.image.digest":
@@ -414,6 +416,9 @@ func (m *Mapper) container(f *fields, ev *schemas.Event) {
 		return
 	}
 	c.Image.Name = f.imageName
+	if c.Image.Name == "" {
+		c.Image.Name = f.imageRepo // Falco's default rules print the repository and tag apart
+	}
 	if f.imageTag != "" {
 		c.Image.Tag = m.lim.Append(c.Image.Tag, f.imageTag, trunc)
 	}
