@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
+	"github.com/tidwall/gjson"
 )
 
 // indexDir is the subdirectory of Dir that holds the indexes.
@@ -259,7 +260,7 @@ func (w *writer) write(batch []sink.Record, be *sink.BatchError) error {
 		if r.Seq != 0 && (w.written.has(r.Seq) || w.pending.has(r.Seq)) {
 			continue // written before the crash or redelivery: acknowledge, do not repeat
 		}
-		if !json.Valid(r.Data) {
+		if !gjson.ValidBytes(r.Data) {
 			be.Failed(i, sink.Permanent(fmt.Errorf("record %s: not a JSON document", r.ID)))
 			continue
 		}

@@ -64,24 +64,44 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", l.kind.Stream(), err)
 	}
-	// The pump turns the blocking iterator into a channel the loop can
-	// select on beside the flush timer; it ends when the iterator is
-	// stopped or drained, and the loop reads until then.
-	in := make(chan jetstream.Msg)
-	var pumpErr error
-	go func() {
-		defer close(in)
+	q := newInbox()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// The pump moves deliveries from the client into the inbox, also while
+	// a batch is being written; it ends when the iterator is stopped or
+	// drained.
+	wg.Go(func() {
 		for {
 			m, err := it.Next()
 			if err != nil {
-				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					pumpErr = err
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					err = nil
 				}
+				q.close(err)
 				return
 			}
-			in <- m
+			q.push(m)
 		}
-	}()
+	})
+	// Queued messages are kept alive like the batch being written.
+	stopKeepAlive := make(chan struct{})
+	defer close(stopKeepAlive)
+	wg.Go(func() {
+		t := time.NewTicker(l.r.cs.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopKeepAlive:
+				return
+			case <-t.C:
+				q.each(func(m jetstream.Msg) {
+					if err := m.InProgress(); err != nil {
+						l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
+					}
+				})
+			}
+		}
+	})
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -91,31 +111,47 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 		select {
 		case <-done:
 			// Stop fetching; what the client already holds still comes
-			// through the iterator and goes into the last batch.
+			// through the iterator and is written before Run returns.
 			done = nil
 			hardDone = hard.Done()
 			it.Drain()
+			continue
 		case <-hardDone:
-			// The drain outlived its deadline: drop what is buffered (it
-			// is redelivered after AckWait).
+			// The drain outlived its deadline: hand everything still
+			// queued back to JetStream.
 			hardDone = nil
 			it.Stop()
-		case m, ok := <-in:
-			if !ok {
+			continue
+		case <-timer.C:
+			l.flush(soft, hard)
+			continue
+		case <-q.ready:
+		}
+		for {
+			if size := q.peekSize(); size >= 0 && len(l.msgs) > 0 && l.bytes+size > int(l.r.cfg.MaxBatchBytes) {
 				timer.Stop()
 				l.flush(soft, hard)
-				if pumpErr != nil {
+			}
+			m, ok, closed := q.pop()
+			if closed {
+				timer.Stop()
+				l.flush(soft, hard)
+				if err := q.failure(); err != nil {
 					l.r.m.c.Error(telemetry.ReadFailed, telemetry.StageReceiving)
-					return fmt.Errorf("consume %s: %w", l.kind.Stream(), pumpErr)
+					return fmt.Errorf("consume %s: %w", l.kind.Stream(), err)
 				}
 				if done != nil {
 					return fmt.Errorf("consume %s: message iterator closed (connection closed?)", l.kind.Stream())
 				}
 				return nil
 			}
-			if len(l.msgs) > 0 && l.bytes+len(m.Data()) > int(l.r.cfg.MaxBatchBytes) {
-				timer.Stop()
-				l.flush(soft, hard)
+			if !ok {
+				break
+			}
+			if hard.Err() != nil {
+				// Past the drain deadline: not written, redelivered at once.
+				l.nakNow(m)
+				continue
 			}
 			if l.add(m) && len(l.msgs) == 1 {
 				timer.Reset(l.r.cfg.FlushInterval)
@@ -124,8 +160,6 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 				timer.Stop()
 				l.flush(soft, hard)
 			}
-		case <-timer.C:
-			l.flush(soft, hard)
 		}
 	}
 }
@@ -316,6 +350,14 @@ func (l *streamLoop) ack(i int) {
 		return
 	}
 	l.r.m.c.Sent(1)
+}
+
+// nakNow hands a message that never made it into a batch back to
+// JetStream for immediate redelivery.
+func (l *streamLoop) nakNow(m jetstream.Msg) {
+	if err := m.Nak(); err != nil {
+		l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
+	}
 }
 
 func (l *streamLoop) nak(i int) {

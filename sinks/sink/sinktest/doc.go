@@ -23,7 +23,8 @@
 // bytes while the rest is written; retryable failures are retried in-process
 // and by redelivery until written; a record still failing on its last
 // delivery is dead-lettered; shutdown flushes and acknowledges the batch it
-// holds.
+// holds; a write slower than AckWait is kept alive and not redelivered under
+// it.
 //
 // This package is for tests and benchmarks only; it must not be imported by
 // a sink's production code.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 )
@@ -28,6 +29,8 @@ type FaultInjectingSink struct {
 	retryable  map[string]int  // id → failures still to inject
 	permanent  map[string]bool // ids rejected for good
 	outages    int             // whole-batch failures still to inject
+	slow       int             // slow writes still to inject
+	delay      time.Duration
 	crashAfter int             // crash after this many successful writes; 0 never
 	crash      func()
 	writes     int
@@ -70,6 +73,15 @@ func (f *FaultInjectingSink) Outage(n int) *FaultInjectingSink {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.outages = n
+	return f
+}
+
+// Slow makes the next n WriteBatch calls take at least d longer, as a
+// store under load does.
+func (f *FaultInjectingSink) Slow(n int, d time.Duration) *FaultInjectingSink {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.slow, f.delay = n, d
 	return f
 }
 
@@ -127,6 +139,14 @@ func (f *FaultInjectingSink) WriteBatch(ctx context.Context, batch []sink.Record
 	for _, r := range batch {
 		f.attempts[r.ID]++
 		f.delivered[r.ID] = max(f.delivered[r.ID], r.Delivered)
+	}
+	if f.slow > 0 {
+		f.slow--
+		select {
+		case <-time.After(f.delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if f.outages > 0 {
 		f.outages--

@@ -61,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 		{"RetryableFaults", testRetryableFaults},
 		{"LastDeliveryDeadLetters", testLastDelivery},
 		{"DrainFlushes", testDrainFlushes},
+		{"SlowWriteKeptAlive", testSlowWrite},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,6 +358,10 @@ func testDrainFlushes(t *testing.T, h Harness) {
 		set.Consumer.AckWait = 30 * time.Second
 	})
 	waitDelivered(t, env, h.Name, len(msgs))
+	// Delivered by the server is not yet received by the client: give the
+	// last messages time to cross the connection, so that the drain, not
+	// AckWait, is what settles them.
+	time.Sleep(200 * time.Millisecond)
 	if n := s.Attempts(msgs[0].ID); n != 0 {
 		t.Fatalf("record written before the drain (%d times): the test proves nothing", n)
 	}
@@ -387,4 +392,23 @@ func waitDelivered(tb testing.TB, env *Env, name string, n int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func testSlowWrite(t *testing.T, h Harness) {
+	env := NewEnv(t)
+	store := h.NewStore(t)
+	msgs := append(Events("slow", 60), Alerts("slow", 5)...)
+	Publish(t, env.JS, msgs)
+	// The write outlasts AckWait (1s) more than twice: only InProgress
+	// keeps JetStream from redelivering the batch under it.
+	s := NewFaultInjectingSink(store.Open(t)).Slow(1, 2500*time.Millisecond)
+	run := start(t, h, env.JS, s)
+	env.WaitSettled(t, h.Name, settleTimeout)
+	if err := run.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if d := s.MaxDelivered(); d != 1 {
+		t.Errorf("a record was delivered %d times: the slow batch was not kept alive", d)
+	}
+	checkStored(t, h, store.Stored(t), IDs(msgs))
 }
