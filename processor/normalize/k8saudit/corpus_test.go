@@ -174,4 +174,3 @@ func readExpected(t *testing.T, path string) []json.RawMessage {
 	}
 	return v.Expected
 }
-
