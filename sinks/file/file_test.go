@@ -249,7 +249,7 @@ func TestRotation(t *testing.T) {
 	for _, r := range recs(sink.KindEvents, "e", 1, 3) {
 		batchBytes += len(r.Data) + 1
 	}
-	cfg.MaxFileBytes = topology.ByteSize(batchBytes*5/2) // two batches fit, three do not
+	cfg.MaxFileBytes = topology.ByteSize(batchBytes * 5 / 2) // two batches fit, three do not
 	cfg.MaxFileAge = time.Hour
 	s := openSink(t, cfg)
 	clock := time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC)

@@ -21,7 +21,12 @@ func TestRunnerConfigValidate(t *testing.T) {
 		{"no streams", func(c *RunnerConfig) { c.Streams = nil }, []string{"streams"}},
 		{"stream twice", func(c *RunnerConfig) { c.Streams = []Kind{KindEvents, KindEvents} }, []string{"streams[1]"}},
 		{"zero batch", func(c *RunnerConfig) { c.MaxBatchEvents = 0; c.MaxBatchBytes = 0 }, []string{"max_batch_events", "max_batch_bytes"}},
-		{"timers", func(c *RunnerConfig) { c.FlushInterval = 0; c.WriteTimeout = -1; c.DrainTimeout = 0; c.StatusInterval = 0 },
+		{"timers", func(c *RunnerConfig) {
+			c.FlushInterval = 0
+			c.WriteTimeout = -1
+			c.DrainTimeout = 0
+			c.StatusInterval = 0
+		},
 			[]string{"flush_interval", "write_timeout", "drain_timeout", "status_interval"}},
 		{"retry", func(c *RunnerConfig) {
 			c.Retry = RetryConfig{MaxAttempts: 0, InitialBackoff: time.Second, MaxBackoff: time.Millisecond, RedeliveryDelay: 0}

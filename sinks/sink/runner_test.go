@@ -37,6 +37,34 @@ func (r *recordingSink) WriteBatch(ctx context.Context, batch []sink.Record) err
 	return r.Sink.WriteBatch(ctx, batch)
 }
 
+func (r *recordingSink) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.sizes {
+		n += s
+	}
+	return n
+}
+
+// waitWritten waits until rec has passed n records to the real sink and the
+// consumer of name holds none unacknowledged.
+func waitWritten(t *testing.T, env *sinktest.Env, rec *recordingSink, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if rec.total() >= n {
+			if info := env.ConsumerInfo(t, name, sink.KindEvents); info != nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records written", rec.total(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (r *recordingSink) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed++
@@ -90,13 +118,7 @@ func TestRunnerBatchLimits(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for info := env.ConsumerInfo(t, "limits", sink.KindEvents); info == nil || info.NumPending+uint64(info.NumAckPending) > 0; info = env.ConsumerInfo(t, "limits", sink.KindEvents) {
-		if time.Now().After(deadline) {
-			t.Fatal("not settled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitWritten(t, env, rec, "limits", 200)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -127,13 +149,7 @@ func TestRunnerBatchLimits(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	done2 := make(chan error, 1)
 	go func() { done2 <- r2.Run(ctx2) }()
-	deadline = time.Now().Add(20 * time.Second)
-	for info := env2.ConsumerInfo(t, "bytes", sink.KindEvents); info == nil || info.NumPending+uint64(info.NumAckPending) > 0; info = env2.ConsumerInfo(t, "bytes", sink.KindEvents) {
-		if time.Now().After(deadline) {
-			t.Fatal("not settled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitWritten(t, env2, rec2, "bytes", 40)
 	cancel2()
 	if err := <-done2; err != nil {
 		t.Fatal(err)

@@ -102,9 +102,9 @@ func (e *Env) ConsumerInfo(tb testing.TB, name string, k sink.Kind) *jetstream.C
 	return info
 }
 
-// WaitSettled waits until sink name's consumers exist, have delivered every
-// message of both streams and hold none unacknowledged (acked or
-// terminated), or fails the test after timeout.
+// WaitSettled waits until sink name's consumers exist and their ack floors
+// have reached the end of both streams (every message acked or terminated),
+// or fails the test after timeout.
 func (e *Env) WaitSettled(tb testing.TB, name string, timeout time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
@@ -116,7 +116,7 @@ func (e *Env) WaitSettled(tb testing.TB, name string, timeout time.Duration) {
 			case info == nil:
 				settled = false
 				state += " " + k.String() + ": no consumer yet"
-			case info.NumPending != 0 || info.NumAckPending != 0:
+			case info.NumPending != 0 || info.NumAckPending != 0 || info.AckFloor.Stream < e.lastSeq(tb, k):
 				settled = false
 				state += " " + k.String() + ": pending " + strconv.FormatUint(info.NumPending, 10) +
 					", ack pending " + strconv.Itoa(info.NumAckPending)
@@ -130,6 +130,22 @@ func (e *Env) WaitSettled(tb testing.TB, name string, timeout time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lastSeq is the sequence of the last message in the stream of k.
+func (e *Env) lastSeq(tb testing.TB, k sink.Kind) uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := e.JS.Stream(ctx, k.Stream())
+	if err != nil {
+		tb.Fatalf("stream %s: %v", k.Stream(), err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		tb.Fatalf("stream %s: %v", k.Stream(), err)
+	}
+	return info.State.LastSeq
 }
 
 // DeadLetters returns every message of the dead-letter stream, oldest first.

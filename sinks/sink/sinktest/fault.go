@@ -31,7 +31,7 @@ type FaultInjectingSink struct {
 	outages    int             // whole-batch failures still to inject
 	slow       int             // slow writes still to inject
 	delay      time.Duration
-	crashAfter int             // crash after this many successful writes; 0 never
+	crashAfter int // crash after this many successful writes; 0 never
 	crash      func()
 	writes     int
 	crashed    bool
