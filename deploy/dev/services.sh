@@ -30,6 +30,9 @@ CH_DIR=$STATE_DIR/clickhouse
 CH_PID=$CH_DIR/server.pid
 CH_START_TIMEOUT=${CROWSNEST_CH_START_TIMEOUT:-120}
 VENV=${CROWSNEST_DEV_VENV:-$DEV_DIR/.venv}
+# pip's own cache keeps nothing here (the registry's answers are not cacheable),
+# so the pinned wheels are kept in a wheelhouse of our own.
+WHEELS=${CROWSNEST_WHEEL_CACHE:-$HOME/.cache/crowsnest/wheels}
 
 MAVEN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
@@ -404,7 +407,14 @@ ch_venv() {
 		python3 -m venv "$VENV"
 	fi
 	say "clickhouse: installing $(grep -m1 '^chdb-core' "$CH_REQUIREMENTS") and its pinned requirements into $VENV"
-	"$VENV/bin/python" -m pip install -q -r "$CH_REQUIREMENTS" >&2 || die "clickhouse: pip install failed"
+	mkdir -p "$WHEELS"
+	if ! "$VENV/bin/python" -m pip install -q --no-compile --no-index --find-links "$WHEELS" -r "$CH_REQUIREMENTS" >/dev/null 2>&1; then
+		say "clickhouse: downloading the missing wheels into $WHEELS"
+		"$VENV/bin/python" -m pip download -q --only-binary=:all: -d "$WHEELS" -r "$CH_REQUIREMENTS" >&2 ||
+			die "clickhouse: pip download failed"
+		"$VENV/bin/python" -m pip install -q --no-compile --no-index --find-links "$WHEELS" -r "$CH_REQUIREMENTS" >&2 ||
+			die "clickhouse: pip install failed"
+	fi
 	echo "$want" >"$stamp"
 	say "clickhouse: environment ready in $(since "$t")"
 }
@@ -432,7 +442,7 @@ ch_up() {
 	local t
 	t=$(now)
 	# setsid: the server outlives the shell (and make) that started it.
-	PYTHONDONTWRITEBYTECODE=1 setsid "$VENV/bin/python" "$CH_SERVER" --host 127.0.0.1 --port "$CH_PORT" \
+	PYTHONPYCACHEPREFIX="$STATE_DIR/pycache" setsid "$VENV/bin/python" "$CH_SERVER" --host 127.0.0.1 --port "$CH_PORT" \
 		--data-dir "$CH_DIR/data" --pid-file "$CH_PID" >>"$LOG_DIR/clickhouse.log" 2>&1 </dev/null &
 	echo $! >"$CH_PID"
 	local deadline=$((SECONDS + CH_START_TIMEOUT))
@@ -517,7 +527,7 @@ main() {
 		ch_venv
 		cd "$DEV_DIR"
 		CROWSNEST_TEST_ELASTICSEARCH_URL=${CROWSNEST_TEST_ELASTICSEARCH_URL:-http://127.0.0.1:$ES_PORT} \
-			PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs "$@" \
+			PYTHONPYCACHEPREFIX="$STATE_DIR/pycache" "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs "$@" \
 			chdb-server elasticsearch
 		;;
 	reset)

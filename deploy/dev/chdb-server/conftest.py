@@ -39,7 +39,9 @@ class ServerProcess:
     def start(self, timeout: float = 120) -> None:
         self._log = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        env = dict(os.environ)
+        if "PYTHONPYCACHEPREFIX" not in env:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the source tree clean
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "chdb_http_server.py"), "--port", "0",
              "--data-dir", str(self.data_dir), "--pid-file", str(self.pid_file)],
