@@ -1,0 +1,34 @@
+package sources_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/sources"
+)
+
+// TestSourcesAreDeclaredOnce: every registered source is one the bus
+// declares (bus/topology is the one list of sources and their streams).
+func TestSourcesAreDeclaredOnce(t *testing.T) {
+	reg, err := sources.NewRegistry(normalize.NewDefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reg.Sources()
+	if want := []string{"falco", "k8s_audit", "tetragon"}; !slices.Equal(got, want) {
+		t.Errorf("sources %v, want %v", got, want)
+	}
+	for _, s := range got {
+		if !topology.ValidSource(s) {
+			t.Errorf("source %q is not declared in bus/topology", s)
+		}
+		if _, ok := reg.Lookup(s); !ok {
+			t.Errorf("Lookup(%q) failed", s)
+		}
+	}
+	if _, ok := reg.Lookup("docker"); ok {
+		t.Error("docker has no mapper yet")
+	}
+}
