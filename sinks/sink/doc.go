@@ -30,13 +30,17 @@
 // (TermWithReason). A record is never acknowledged before the store or the
 // dead-letter stream holds it.
 //
-// Long writes are kept alive with InProgress so that AckWait does not expire
-// under them. In-flight memory is bounded by the consumer's MaxAckPending and
-// the client-side prefetch (one batch).
+// Every delivered message not yet settled — in the batch being written or
+// queued behind it — is kept alive with InProgress every AckWait/3, so a slow
+// store never gets its messages redelivered under it. In-flight memory is
+// bounded by the consumer's MaxAckPending (consumers.sink.max_ack_pending in
+// the topology config): JetStream delivers no more unacknowledged messages.
 //
 // On shutdown (the context given to Run is cancelled) the Runner stops
-// fetching, flushes and acknowledges what it holds, then closes the sink with
-// a deadline; Run returns after that.
+// fetching, writes and acknowledges what it holds (retryable failures are
+// then handed back at once rather than retried), then closes the sink; all
+// within DrainTimeout, after which what is left is negatively acknowledged
+// for immediate redelivery elsewhere. Run returns after that.
 //
 // # What a sink must not do
 //
