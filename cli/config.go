@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/crowsnest-siem/crowsnest/bus/embedded"
+	"github.com/crowsnest-siem/crowsnest/bus/natsconn"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/collectors/agent"
+	"github.com/crowsnest-siem/crowsnest/daemon/config"
+	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
+	"github.com/crowsnest-siem/crowsnest/processor/pipeline"
+	"github.com/crowsnest-siem/crowsnest/sinks/registry"
+)
+
+// Config is the one configuration file every stage reads. Each section
+// belongs to the package that uses it; this type only composes them.
+type Config struct {
+	Log       telemetry.LogConfig `yaml:"log"`
+	Telemetry telemetry.Config    `yaml:"telemetry"`
+	// DataDir is where the all-in-one keeps its state: the embedded JetStream
+	// store, collector checkpoints and the file sink's output.
+	DataDir    string           `yaml:"data_dir"`
+	NATS       natsconn.Config  `yaml:"nats"`
+	Embedded   EmbeddedConfig   `yaml:"embedded"`
+	Topology   topology.Config  `yaml:"topology"`
+	Collectors agent.Config     `yaml:"collectors"`
+	Processor  pipeline.Config  `yaml:"processor"`
+	Sinks      registry.Config  `yaml:"sinks"`
+}
+
+// EmbeddedConfig is the in-process NATS server of `crowsnest run`.
+type EmbeddedConfig struct {
+	// Enabled starts an embedded server and connects to it, ignoring nats.url.
+	// Turned off by --nats or by setting it false to use a real deployment.
+	Enabled         bool `yaml:"enabled"`
+	embedded.Config `yaml:",inline"`
+}
+
+// newDefaultConfig is zero-config `crowsnest run`: an embedded JetStream,
+// the bundled sample replayed, files and the terminal as sinks. Stream limits
+// are sized for a laptop: JetStream reserves max_bytes up front.
+func newDefaultConfig() Config {
+	c := Config{
+		Log:        telemetry.NewDefaultLogConfig(),
+		Telemetry:  telemetry.NewDefaultConfig(),
+		DataDir:    ".data",
+		NATS:       natsconn.NewDefaultConfig(),
+		Embedded:   EmbeddedConfig{Enabled: true, Config: embedded.NewDefaultConfig()},
+		Topology:   topology.NewDefaultConfig(),
+		Collectors: agent.NewDefaultConfig(),
+		Processor:  pipeline.NewDefaultConfig(),
+		Sinks:      registry.NewDefaultConfig(),
+	}
+	c.Embedded.DataDir = "" // derived from DataDir unless set
+	c.Topology.Raw.MaxBytes = 256 * topology.MiB
+	c.Topology.Events.MaxBytes = 1 * topology.GiB
+	c.Topology.Alerts.MaxBytes = 256 * topology.MiB
+	c.Topology.DeadLetter.MaxBytes = 256 * topology.MiB
+	c.Topology.State.MaxBytes = 64 * topology.MiB
+	return c
+}
+
+// loadConfig reads path (if any) over the defaults, then the environment.
+func loadConfig(path string) (Config, []config.EnvOverride, error) {
+	cfg := newDefaultConfig()
+	var applied []config.EnvOverride
+	opt := config.OnEnvOverride(func(o config.EnvOverride) { applied = append(applied, o) })
+	var err error
+	if path != "" {
+		err = config.Load(path, &cfg, opt)
+	} else {
+		err = config.Decode(nil, "(defaults)", &cfg, opt)
+	}
+	return cfg, applied, err
+}
+
+// resolve fills what derives from other settings (paths under the data dir).
+func (c *Config) resolve() {
+	if c.Embedded.DataDir == "" {
+		c.Embedded.DataDir = filepath.Join(c.DataDir, "nats")
+	}
+}
+
+// Validate checks every section, each error naming its key path.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, config.FieldError("data_dir", "must be set: the all-in-one keeps its state there"))
+	}
+	sections := []struct {
+		key string
+		err error
+	}{
+		{"log", c.Log.Validate()},
+		{"telemetry", c.Telemetry.Validate()},
+		{"topology", c.Topology.Validate()},
+		{"collectors", c.Collectors.Validate()},
+		{"processor", c.Processor.Validate()},
+		{"sinks", c.Sinks.Validate()},
+	}
+	if c.Embedded.Enabled {
+		sections = append(sections, struct {
+			key string
+			err error
+		}{"embedded", c.Embedded.Config.Validate()})
+	} else {
+		sections = append(sections, struct {
+			key string
+			err error
+		}{"nats", c.NATS.Validate()})
+	}
+	for _, s := range sections {
+		errs = append(errs, prefixed(s.key, s.err)...)
+	}
+	return errors.Join(errs...)
+}
+
+// prefixed flattens err and puts key before each field path, so that every
+// message reads "processor.normalize.max_depth: ...", however the section
+// built its errors.
+func prefixed(key string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, prefixed(key, e)...)
+		}
+		return out
+	}
+	var ve *config.ValidationError
+	if errors.As(err, &ve) && ve == err {
+		return prefixed(joinKey(key, ve.Path), ve.Err)
+	}
+	if fp, ok := err.(interface{ FieldPath() string }); ok {
+		return []error{&config.ValidationError{Path: joinKey(key, fp.FieldPath()), Err: errors.Unwrap(err)}}
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, key+".") || strings.HasPrefix(msg, key+":") {
+		return []error{err} // the section already named itself
+	}
+	return []error{&config.ValidationError{Path: key, Err: err}}
+}
+
+func joinKey(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "." + b
+}
+
+// configPathFromEnv lets deployments pass the file without arguments.
+func configPathFromEnv(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return os.Getenv("CROWSNEST_CONFIG")
+}
+
+func describeOverrides(applied []config.EnvOverride) string {
+	var b strings.Builder
+	for _, o := range applied {
+		fmt.Fprintf(&b, "  %s -> %s = %s\n", o.Var, o.Path, o.Value)
+	}
+	return b.String()
+}
