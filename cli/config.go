@@ -24,13 +24,13 @@ type Config struct {
 	Telemetry telemetry.Config    `yaml:"telemetry"`
 	// DataDir is where the all-in-one keeps its state: the embedded JetStream
 	// store, collector checkpoints and the file sink's output.
-	DataDir    string           `yaml:"data_dir"`
-	NATS       natsconn.Config  `yaml:"nats"`
-	Embedded   EmbeddedConfig   `yaml:"embedded"`
-	Topology   topology.Config  `yaml:"topology"`
-	Collectors agent.Config     `yaml:"collectors"`
-	Processor  pipeline.Config  `yaml:"processor"`
-	Sinks      registry.Config  `yaml:"sinks"`
+	DataDir    string          `yaml:"data_dir"`
+	NATS       natsconn.Config `yaml:"nats"`
+	Embedded   EmbeddedConfig  `yaml:"embedded"`
+	Topology   topology.Config `yaml:"topology"`
+	Collectors agent.Config    `yaml:"collectors"`
+	Processor  pipeline.Config `yaml:"processor"`
+	Sinks      registry.Config `yaml:"sinks"`
 }
 
 // EmbeddedConfig is the in-process NATS server of `crowsnest run`.
