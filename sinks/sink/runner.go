@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -24,6 +25,7 @@ type Runner struct {
 	cs       topology.ConsumerSettings
 	log      *slog.Logger
 	m        *metrics
+	dlq      *deadletter.Publisher
 	started  atomic.Bool
 }
 
@@ -63,6 +65,7 @@ func New(js jetstream.JetStream, name string, s Sink, cfg RunnerConfig, set Sett
 		cs:       cs,
 		log:      set.LoggerOrDiscard().With("sink", name, "consumer", consumer),
 		m:        m,
+		dlq:      deadletter.NewPublisher(js),
 	}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,7 +33,6 @@ type streamLoop struct {
 	retry    []int
 	outcome  []error
 	settled  []bool
-	dlq      []*Record
 	dlqCause []error
 	dlqIdx   []int
 }
@@ -225,7 +225,7 @@ func (l *streamLoop) flush(soft, hard context.Context) {
 	for attempt := 1; ; attempt++ {
 		l.write(hard)
 		l.retry = l.retry[:0]
-		l.dlq, l.dlqCause, l.dlqIdx = l.dlq[:0], l.dlqCause[:0], l.dlqIdx[:0]
+		l.dlqCause, l.dlqIdx = l.dlqCause[:0], l.dlqIdx[:0]
 		final := attempt >= l.r.cfg.Retry.MaxAttempts || soft.Err() != nil
 		for j, i := range l.pending {
 			err := l.outcome[j]
@@ -235,10 +235,10 @@ func (l *streamLoop) flush(soft, hard context.Context) {
 					l.ack(i)
 				}
 			case IsPermanent(err):
-				l.dlq, l.dlqCause, l.dlqIdx = append(l.dlq, &l.recs[i]), append(l.dlqCause, err), append(l.dlqIdx, i)
+				l.dlqCause, l.dlqIdx = append(l.dlqCause, err), append(l.dlqIdx, i)
 			case final && l.lastDelivery(i):
 				err = fmt.Errorf("gave up after %d deliveries: %w", l.recs[i].Delivered, err)
-				l.dlq, l.dlqCause, l.dlqIdx = append(l.dlq, &l.recs[i]), append(l.dlqCause, err), append(l.dlqIdx, i)
+				l.dlqCause, l.dlqIdx = append(l.dlqCause, err), append(l.dlqIdx, i)
 			default:
 				l.retry = append(l.retry, i)
 			}
@@ -313,15 +313,20 @@ func (l *streamLoop) lastDelivery(i int) bool {
 	return l.r.cs.MaxDeliver > 0 && l.recs[i].Delivered >= uint64(l.r.cs.MaxDeliver)
 }
 
-// deadLetter publishes the records in l.dlq to the dead-letter stream, then
+// deadLetter publishes the records l.dlqIdx names to the dead-letter stream
+// (bus/deadletter: original bytes, reason, stage, delivery count), then
 // terminates each one JetStream stored; the others are handed back for
 // redelivery (they are dead-lettered again then).
 func (l *streamLoop) deadLetter(ctx context.Context, settle func(int) bool) {
-	if len(l.dlq) == 0 {
+	if len(l.dlqIdx) == 0 {
 		return
 	}
-	l.r.m.writeError(l.dlqCause[0], len(l.dlq))
-	errs := publishDeadLetters(ctx, l.r.js, l.r.consumer, l.dlq, l.dlqCause)
+	l.r.m.writeError(l.dlqCause[0], len(l.dlqIdx))
+	errs := make([]error, len(l.dlqIdx))
+	for j, i := range l.dlqIdx {
+		rec := deadletter.FromMsg(l.r.consumer, l.msgs[i], l.dlqCause[j])
+		errs[j] = l.r.dlq.Publish(ctx, rec)
+	}
 	for j, i := range l.dlqIdx {
 		rec := &l.recs[i]
 		if errs[j] != nil {
@@ -401,7 +406,6 @@ func (l *streamLoop) keepAlive(mu *sync.Mutex) (stop func()) {
 func (l *streamLoop) reset() {
 	clear(l.msgs)
 	clear(l.recs)
-	clear(l.dlq)
 	l.msgs, l.recs, l.bytes = l.msgs[:0], l.recs[:0], 0
 }
 
