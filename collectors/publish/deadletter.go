@@ -1,64 +1,45 @@
 package publish
 
 import (
-	"strconv"
+	"fmt"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
-	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 )
 
 // Stage is the dead-letter stage of records a collector rejects:
 // crowsnest.dlq.collector.<source>.
 const Stage = "collector"
 
-// maxErrorHeader caps the Crowsnest-Error header: one line, bounded.
-const maxErrorHeader = 1024
-
-// toDeadLetter turns it's message into the dead-letter record of rec: a
-// sample of the original bytes as body, the reason and provenance in headers,
-// and an id derived from the original so that dead-lettering the same record
-// twice stores it once.
-//
-// TODO(bus/deadletter): build the message with bus/deadletter once it lands,
-// so that the format is declared once.
-func (p *Publisher) toDeadLetter(it *item, rec Record, reason string) {
-	sample := rec.Data
-	truncated := uint64(len(sample)) > uint64(p.cfg.DeadLetterSampleBytes)
-	if truncated {
-		sample = sample[:p.cfg.DeadLetterSampleBytes]
+// toDeadLetter turns it's message into the dead-letter record of rec
+// (bus/deadletter's format): a sample of the original bytes as body, the
+// reason and provenance in headers, and an id derived from the original so
+// that dead-lettering the same record twice stores it once. It is published
+// through the same in-flight and retry machinery as a raw record, and rec's
+// Ack completes when JetStream stored it.
+func (p *Publisher) toDeadLetter(it *item, rec Record, reason string) error {
+	m, err := deadletter.Encode(deadletter.Record{
+		Stage:           Stage,
+		Source:          it.src.name,
+		OriginalSubject: it.src.subject,
+		OriginalID:      rec.ID,
+		Reason:          reason,
+		Data:            rec.Data,
+		Header: nats.Header{
+			headers.Collector: p.collectorHdr,
+			headers.Node:      p.nodeHdr,
+			headers.Observed:  []string{headers.FormatTime(rec.Observed)},
+		},
+	}, p.sampleBytes)
+	if err != nil {
+		// Only an invalid stage token fails, and Stage is a valid constant.
+		return fmt.Errorf("dead-letter record %s (%s): %w", rec.ID, reason, err)
 	}
-	h := make(nats.Header, 12)
-	h[headers.MsgID] = []string{msgid.DeadLetter(Stage, rec.ID)}
-	h[headers.Source] = it.src.hdr
-	h[headers.Collector] = p.collectorHdr
-	h[headers.Node] = p.nodeHdr
-	h[headers.Observed] = []string{headers.FormatTime(rec.Observed)}
-	h[headers.Error] = []string{oneLine(reason, maxErrorHeader)}
-	h[headers.Stage] = []string{Stage}
-	h[headers.OriginalSubject] = []string{it.src.subject}
-	h[headers.OriginalMsgID] = []string{rec.ID}
-	if truncated {
-		h[headers.Truncated] = []string{"true"}
-		h[headers.OriginalSize] = []string{strconv.Itoa(len(rec.Data))}
-	}
-	it.msg = nats.Msg{Subject: it.src.dlqSubj, Header: h, Data: sample}
+	it.msg = *m
 	it.deadLetter = true
 	p.log.Warn("record dead-lettered", "source", it.src.name, "event_id", rec.ID,
-		"subject", it.src.dlqSubj, "reason", reason)
-}
-
-// oneLine makes s a single header line of at most n bytes.
-func oneLine(s string, n int) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '\r' || c == '\n' {
-			b[i] = ' '
-		}
-	}
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(b)
+		"subject", m.Subject, "reason", reason)
+	return nil
 }

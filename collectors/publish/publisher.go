@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
@@ -56,6 +57,7 @@ type Publisher struct {
 	collectorHdr []string // shared, read-only header values
 	nodeHdr      []string
 	maxPayload   atomic.Int64
+	sampleBytes  int // dead-letter sample cap, within the server's max_payload
 
 	slots chan struct{} // a token per record in flight
 
@@ -131,6 +133,12 @@ func New(cfg Config, s Settings) (*Publisher, error) {
 		stop:         make(chan struct{}),
 	}
 	p.maxPayload.Store(s.Conn.MaxPayload())
+	p.sampleBytes = int(cfg.DeadLetterSampleBytes)
+	if mp := int(s.Conn.MaxPayload()); mp > 0 {
+		// Leave room for the dead-letter headers, as bus/deadletter does.
+		const headroom = 1<<20 - deadletter.DefaultMaxBody
+		p.sampleBytes = max(1, min(p.sampleBytes, mp-headroom))
+	}
 
 	seconds, err := newPublishSeconds(s.Registerer)
 	if err != nil {
@@ -260,7 +268,10 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 	}
 
 	it := &item{ack: ack, src: src}
-	p.fill(it, rec)
+	if err := p.fill(it, rec); err != nil {
+		src.comp.Error(telemetry.EncodeFailed, telemetry.StageProcessing)
+		return err
+	}
 
 	if !p.tryAcquire() {
 		if p.spool != nil && p.nc.Status() != nats.CONNECTED {
@@ -285,7 +296,7 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 
 // fill builds it's message: the raw record, or its dead-letter record when
 // it is too large to publish.
-func (p *Publisher) fill(it *item, rec Record) {
+func (p *Publisher) fill(it *item, rec Record) error {
 	observed := headers.FormatTime(rec.Observed)
 	h := make(nats.Header, 5)
 	h[headers.MsgID] = []string{rec.ID}
@@ -296,8 +307,9 @@ func (p *Publisher) fill(it *item, rec Record) {
 	it.msg = nats.Msg{Subject: it.src.subject, Header: h, Data: rec.Data}
 	hdrLen := it.src.fixedHdrLen + headerLine(headers.MsgID, rec.ID) + headerLine(headers.Observed, observed)
 	if reason := p.oversized(rec.Data, hdrLen); reason != "" {
-		p.toDeadLetter(it, rec, reason)
+		return p.toDeadLetter(it, rec, reason)
 	}
+	return nil
 }
 
 // oversized says why a record is too large to publish raw, or "".
@@ -363,11 +375,26 @@ func (p *Publisher) send(it *item) {
 	if err == nil {
 		return
 	}
-	if errors.Is(err, nats.ErrMaxPayload) && !it.deadLetter {
+	if errors.Is(err, nats.ErrMaxPayload) && it.deadLetter {
+		// Not even the sample fits: nothing to retry.
+		if p.take(&it.msg) == it {
+			it.src.comp.DiscardedUnintentional(1)
+			p.release()
+			it.ack.settle(fmt.Errorf("publish dead-letter record to %s: %w", it.msg.Subject, err))
+		}
+		return
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
 		// The server's limit is lower than we knew (a reconnect to another
 		// server): learn it and dead-letter the record.
 		p.maxPayload.Store(p.nc.MaxPayload())
-		p.redirectToDeadLetter(it, fmt.Sprintf("server refused the record as too large: %v", err))
+		if derr := p.redirectToDeadLetter(it, fmt.Sprintf("server refused the record as too large: %v", err)); derr != nil {
+			if p.take(&it.msg) == it {
+				p.release()
+				it.ack.settle(derr)
+			}
+			return
+		}
 		p.send(it)
 		return
 	}
@@ -377,10 +404,10 @@ func (p *Publisher) send(it *item) {
 // redirectToDeadLetter turns an in-flight item into its dead-letter record.
 // The item keeps its place in the inflight set: the key is the address of
 // its embedded message, which does not change.
-func (p *Publisher) redirectToDeadLetter(it *item, reason string) {
+func (p *Publisher) redirectToDeadLetter(it *item, reason string) error {
 	rec := Record{Source: it.src.name, Data: it.msg.Data, ID: it.msg.Header.Get(headers.MsgID)}
 	rec.Observed, _ = headers.ParseTime(it.msg.Header.Get(headers.Observed)) // we wrote it: it parses
-	p.toDeadLetter(it, rec, reason)
+	return p.toDeadLetter(it, rec, reason)
 }
 
 // onAck runs on the nats.go ack goroutine: it must not block.

@@ -307,7 +307,7 @@ func TestOversizedGoesToDeadLetter(t *testing.T) {
 func TestServerMaxPayloadCapsRecords(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxEventBytes = 4 * config.MiB
-	cfg.DeadLetterSampleBytes = 1 * config.KiB
+	cfg.DeadLetterSampleBytes = 4 * config.MiB // more than the server takes: capped
 	f := newFixture(t, cfg)
 	ctx := testCtx(t)
 	mp := f.nc.MaxPayload()
@@ -321,6 +321,10 @@ func TestServerMaxPayloadCapsRecords(t *testing.T) {
 	dlq := streamMsgs(t, f.js, topology.DeadLetterStream)
 	if len(dlq) != 1 || !strings.Contains(dlq[0].Header.Get(headers.Error), "max_payload") {
 		t.Fatalf("dead-letter stream = %d messages, want 1 naming max_payload", len(dlq))
+	}
+	if got, want := len(dlq[0].Data), int(mp)-8<<10; got != want || dlq[0].Header.Get(headers.Truncated) != "true" {
+		t.Errorf("dead-letter sample is %d bytes (truncated=%q), want %d: the server's max_payload less header room",
+			got, dlq[0].Header.Get(headers.Truncated), want)
 	}
 }
 
