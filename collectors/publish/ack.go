@@ -112,6 +112,23 @@ func (p *Publisher) NewBatch() *Batch {
 // error means rec was not published (its outcome is not part of the Ack);
 // records added before stay in flight.
 func (b *Batch) Add(ctx context.Context, rec Record) error {
+	return b.add(ctx, rec, "")
+}
+
+// AddDeadLetter publishes rec, which the source rejects for reason (a line
+// that is not a valid event), to the dead-letter stream — stage "collector",
+// a sample of the bytes, the reason — rather than dropping it. It is part of
+// the batch like any record: the Ack completes when JetStream stored it.
+// rec.ID should be set when the record has an identity (a byte offset, say),
+// so that re-sending it after a restart stores it once.
+func (b *Batch) AddDeadLetter(ctx context.Context, rec Record, reason string) error {
+	if reason == "" {
+		reason = "rejected by the collector"
+	}
+	return b.add(ctx, rec, reason)
+}
+
+func (b *Batch) add(ctx context.Context, rec Record, reject string) error {
 	b.mu.Lock()
 	if b.sealed {
 		b.mu.Unlock()
@@ -119,7 +136,7 @@ func (b *Batch) Add(ctx context.Context, rec Record) error {
 	}
 	b.ack.reserve()
 	b.mu.Unlock()
-	if err := b.p.publish(ctx, rec, &b.ack); err != nil {
+	if err := b.p.publish(ctx, rec, &b.ack, reject); err != nil {
 		b.ack.unreserve()
 		return err
 	}

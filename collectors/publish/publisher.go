@@ -235,7 +235,10 @@ func (p *Publisher) source(name string) *sourceState {
 // publish hands rec to JetStream on behalf of ack, which already counts it.
 // When it returns nil, the record is ack's to settle; on error it was not
 // published.
-func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
+//
+// A non-empty reject is the reason the source rejects the record: it goes to
+// the dead-letter stream instead of the raw one.
+func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack, reject string) error {
 	src := p.source(rec.Source)
 	if src == nil {
 		return fmt.Errorf("%w: source %q: %w", ErrInvalidRecord, rec.Source, topology.ErrUnknownSource)
@@ -268,7 +271,12 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 	}
 
 	it := &item{ack: ack, src: src}
-	if err := p.fill(it, rec); err != nil {
+	if reject != "" {
+		src.comp.Error(telemetry.DecodeFailed, telemetry.StageReceiving)
+		if err := p.toDeadLetter(it, rec, reject); err != nil {
+			return err
+		}
+	} else if err := p.fill(it, rec); err != nil {
 		src.comp.Error(telemetry.EncodeFailed, telemetry.StageProcessing)
 		return err
 	}

@@ -615,3 +615,30 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("New with collector id a.b = %v, want a collector_id error", err)
 	}
 }
+
+func TestAddDeadLetter(t *testing.T) {
+	f := newFixture(t, testConfig())
+	ctx := testCtx(t)
+	b := f.pub.NewBatch()
+	if err := b.AddDeadLetter(ctx, publish.Record{Source: topology.SourceK8sAudit, Data: []byte("not json"), ID: "line-7"}, "line 7: not JSON"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(ctx, publish.Record{Source: topology.SourceK8sAudit, Data: []byte(`{"ok":1}`), ID: "a-ResponseComplete"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dlq := streamMsgs(t, f.js, topology.DeadLetterStream)
+	if len(dlq) != 1 || string(dlq[0].Data) != "not json" || dlq[0].Header.Get(headers.Error) != "line 7: not JSON" ||
+		dlq[0].Subject != "crowsnest.dlq.collector.k8s_audit" || dlq[0].Header.Get(headers.OriginalMsgID) != "line-7" {
+		t.Fatalf("dead-letter stream = %d messages, want the rejected line with its reason", len(dlq))
+	}
+	if n := len(streamMsgs(t, f.js, "CROWSNEST_RAW_K8S_AUDIT")); n != 1 {
+		t.Fatalf("raw stream holds %d, want 1", n)
+	}
+	labels := map[string]string{"component_kind": "collector", "component_id": "k8s_audit", "error_type": "decode_failed", "stage": "receiving"}
+	if got := metricValue(t, f.reg, telemetry.MetricErrors, labels); got != 1 {
+		t.Errorf("decode_failed errors = %v, want 1", got)
+	}
+}
