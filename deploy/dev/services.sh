@@ -154,6 +154,17 @@ free_port() {
 
 http_get() { curl -fsS --max-time "${2:-5}" "$1" 2>/dev/null; }
 
+# wait_healthy CHECK PID SECONDS: until CHECK succeeds; fails when PID exits
+# or time runs out.
+wait_healthy() {
+	local check=$1 pid=$2 deadline=$((SECONDS + $3))
+	until "$check"; do
+		alive "$pid" || return 1
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.5
+	done
+}
+
 # ---------------------------------------------------------------- Elasticsearch
 
 es_root() {
@@ -313,7 +324,8 @@ es_up() {
 	es_vars
 	local pid
 	pid=$(cat "$ES_PID" 2>/dev/null || true)
-	if alive "$pid" && es_healthy; then
+	# Running, or still starting (another `up` at the same time).
+	if alive "$pid" && wait_healthy es_healthy "$pid" "$ES_START_TIMEOUT"; then
 		say "elasticsearch: already running (pid $pid) on http://127.0.0.1:$ES_PORT"
 		return 0
 	fi
@@ -350,17 +362,13 @@ es_up() {
 		tail -n 30 "$LOG_DIR/elasticsearch.out" >&2
 		return 1
 	fi
-	local deadline=$((SECONDS + ES_START_TIMEOUT))
-	until es_healthy; do
-		pid=$(cat "$ES_PID" 2>/dev/null || true)
-		if ! alive "$pid"; then
-			say "elasticsearch: the server exited; see $LOG_DIR/elasticsearch/crowsnest-dev.log"
-			tail -n 30 "$ES_LOGS/crowsnest-dev.log" >&2 2>/dev/null || true
-			return 1
-		fi
-		[ $SECONDS -lt $deadline ] || die "elasticsearch: not healthy after ${ES_START_TIMEOUT}s"
-		sleep 0.5
-	done
+	pid=$(cat "$ES_PID" 2>/dev/null || true)
+	if ! wait_healthy es_healthy "$pid" "$ES_START_TIMEOUT"; then
+		alive "$pid" && die "elasticsearch: not healthy after ${ES_START_TIMEOUT}s; see $LOG_DIR/elasticsearch/crowsnest-dev.log"
+		say "elasticsearch: the server exited; last lines of $LOG_DIR/elasticsearch/crowsnest-dev.log:"
+		tail -n 30 "$ES_LOGS/crowsnest-dev.log" >&2 2>/dev/null || true
+		return 1
+	fi
 	say "elasticsearch: up in $(since "$t") (pid $(cat "$ES_PID")) on http://127.0.0.1:$ES_PORT"
 }
 
@@ -428,7 +436,7 @@ ch_up() {
 	mkdir -p "$CH_DIR/data" "$LOG_DIR"
 	local pid
 	pid=$(cat "$CH_PID" 2>/dev/null || true)
-	if alive "$pid" && ch_healthy; then
+	if alive "$pid" && wait_healthy ch_healthy "$pid" "$CH_START_TIMEOUT"; then
 		say "clickhouse: already running (pid $pid) on http://127.0.0.1:$CH_PORT"
 		return 0
 	fi
@@ -445,17 +453,14 @@ ch_up() {
 	PYTHONPYCACHEPREFIX="$STATE_DIR/pycache" setsid "$VENV/bin/python" "$CH_SERVER" --host 127.0.0.1 --port "$CH_PORT" \
 		--data-dir "$CH_DIR/data" --pid-file "$CH_PID" >>"$LOG_DIR/clickhouse.log" 2>&1 </dev/null &
 	echo $! >"$CH_PID"
-	local deadline=$((SECONDS + CH_START_TIMEOUT))
-	until ch_healthy; do
-		pid=$(cat "$CH_PID" 2>/dev/null || true)
-		if ! alive "$pid"; then
-			say "clickhouse: the server exited; last lines of $LOG_DIR/clickhouse.log:"
-			tail -n 30 "$LOG_DIR/clickhouse.log" >&2
-			return 1
-		fi
-		[ $SECONDS -lt $deadline ] || die "clickhouse: not answering /ping after ${CH_START_TIMEOUT}s"
-		sleep 0.2
-	done
+	pid=$!
+	if ! wait_healthy ch_healthy "$pid" "$CH_START_TIMEOUT"; then
+		alive "$pid" && die "clickhouse: not answering /ping after ${CH_START_TIMEOUT}s; see $LOG_DIR/clickhouse.log"
+		say "clickhouse: the server exited; last lines of $LOG_DIR/clickhouse.log:"
+		tail -n 30 "$LOG_DIR/clickhouse.log" >&2
+		rm -f "$CH_PID"
+		return 1
+	fi
 	say "clickhouse: up in $(since "$t") (pid $(cat "$CH_PID")) on http://127.0.0.1:$CH_PORT"
 }
 
