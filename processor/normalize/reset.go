@@ -11,40 +11,55 @@ import "github.com/crowsnest-siem/crowsnest/schemas"
 // previous event is overwritten: copy whatever must outlive it. Strings are
 // never overwritten, so they may be kept.
 func Reset(ev *schemas.Event) {
-	old := *ev
+	// Keep the slices and maps (not a copy of the whole 2 KB struct), zero
+	// everything, put them back truncated. A field added to the registry is
+	// zeroed by the assignment; TestResetCoversEverySlice checks that.
+	a, p := &ev.Kubernetes.Audit, &ev.Kubernetes.PodSpec
+	var (
+		tags        = ev.Tags[:0]
+		labels      = clearMap(ev.Labels)
+		category    = ev.Event.Category[:0]
+		types       = ev.Event.Type[:0]
+		spoofed     = ev.Crowsnest.SpoofedFields[:0]
+		eventIDs    = ev.Crowsnest.Alert.EventIDs[:0]
+		hostIP      = ev.Host.IP[:0]
+		imageTag    = ev.Container.Image.Tag[:0]
+		imageHash   = ev.Container.Image.Hash.All[:0]
+		ctrLabels   = clearMap(ev.Container.Labels)
+		annotation  = ev.Orchestrator.Resource.Annotation[:0]
+		label       = ev.Orchestrator.Resource.Label[:0]
+		args        = ev.Process.Args[:0]
+		roles       = ev.User.Roles[:0]
+		effRoles    = ev.User.Effective.Roles[:0]
+		relIP       = ev.Related.IP[:0]
+		relUser     = ev.Related.User[:0]
+		relHosts    = ev.Related.Hosts[:0]
+		relHash     = ev.Related.Hash[:0]
+		authors     = ev.Rule.Author[:0]
+		sourceIPs   = a.SourceIPs[:0]
+		groups      = a.User.Groups[:0]
+		annotations = clearMap(a.Annotations)
+		reqObj      = a.RequestObject[:0]
+		respObj     = a.ResponseObject[:0]
+		hostPaths   = p.HostPaths[:0]
+		caps        = p.AddedCapabilities[:0]
+		images      = p.Images[:0]
+		output      = clearMap(ev.Falco.OutputFields)
+	)
 	*ev = schemas.Event{}
-
-	ev.Tags = old.Tags[:0]
-	ev.Labels = clearMap(old.Labels)
-	ev.Event.Category = old.Event.Category[:0]
-	ev.Event.Type = old.Event.Type[:0]
-	ev.Crowsnest.SpoofedFields = old.Crowsnest.SpoofedFields[:0]
-	ev.Crowsnest.Alert.EventIDs = old.Crowsnest.Alert.EventIDs[:0]
-	ev.Host.IP = old.Host.IP[:0]
-	ev.Container.Image.Tag = old.Container.Image.Tag[:0]
-	ev.Container.Image.Hash.All = old.Container.Image.Hash.All[:0]
-	ev.Container.Labels = clearMap(old.Container.Labels)
-	ev.Orchestrator.Resource.Annotation = old.Orchestrator.Resource.Annotation[:0]
-	ev.Orchestrator.Resource.Label = old.Orchestrator.Resource.Label[:0]
-	ev.Process.Args = old.Process.Args[:0]
-	ev.User.Roles = old.User.Roles[:0]
-	ev.User.Effective.Roles = old.User.Effective.Roles[:0]
-	ev.Related.IP = old.Related.IP[:0]
-	ev.Related.User = old.Related.User[:0]
-	ev.Related.Hosts = old.Related.Hosts[:0]
-	ev.Related.Hash = old.Related.Hash[:0]
-	ev.Rule.Author = old.Rule.Author[:0]
-	a, oa := &ev.Kubernetes.Audit, &old.Kubernetes.Audit
-	a.SourceIPs = oa.SourceIPs[:0]
-	a.User.Groups = oa.User.Groups[:0]
-	a.Annotations = clearMap(oa.Annotations)
-	a.RequestObject = oa.RequestObject[:0]
-	a.ResponseObject = oa.ResponseObject[:0]
-	p, op := &ev.Kubernetes.PodSpec, &old.Kubernetes.PodSpec
-	p.HostPaths = op.HostPaths[:0]
-	p.AddedCapabilities = op.AddedCapabilities[:0]
-	p.Images = op.Images[:0]
-	ev.Falco.OutputFields = clearMap(old.Falco.OutputFields)
+	ev.Tags, ev.Labels = tags, labels
+	ev.Event.Category, ev.Event.Type = category, types
+	ev.Crowsnest.SpoofedFields, ev.Crowsnest.Alert.EventIDs = spoofed, eventIDs
+	ev.Host.IP = hostIP
+	ev.Container.Image.Tag, ev.Container.Image.Hash.All, ev.Container.Labels = imageTag, imageHash, ctrLabels
+	ev.Orchestrator.Resource.Annotation, ev.Orchestrator.Resource.Label = annotation, label
+	ev.Process.Args = args
+	ev.User.Roles, ev.User.Effective.Roles = roles, effRoles
+	ev.Related.IP, ev.Related.User, ev.Related.Hosts, ev.Related.Hash = relIP, relUser, relHosts, relHash
+	ev.Rule.Author = authors
+	a.SourceIPs, a.User.Groups, a.Annotations, a.RequestObject, a.ResponseObject = sourceIPs, groups, annotations, reqObj, respObj
+	p.HostPaths, p.AddedCapabilities, p.Images = hostPaths, caps, images
+	ev.Falco.OutputFields = output
 }
 
 func clearMap(m map[string]string) map[string]string {

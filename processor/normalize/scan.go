@@ -132,11 +132,27 @@ func scanKey[T string | []byte](data T, i int) (int, bool) {
 	return skipSpace(data, i+1), true
 }
 
+// plainStringByte marks the bytes a JSON string holds without ceremony:
+// everything but '"', '\\' and control characters. A read-only table.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // scanString reads the string starting at data[i] == '"' and returns the
 // index after its closing quote.
 func scanString[T string | []byte](data T, i int) (int, bool) {
 	i++
 	for i < len(data) {
+		// Most bytes are plain: skip runs of them with one table lookup each.
+		for i < len(data) && plainStringByte[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			break
+		}
 		c := data[i]
 		switch {
 		case c == '"':

@@ -37,7 +37,7 @@ func TestCheckJSON(t *testing.T) {
 		{`{"a":"\x"}`, 64, ReasonInvalidJSON},
 		{`{"a":"\u12"}`, 64, ReasonInvalidJSON},
 		{"{\"a\":\"\x00\"}", 64, ReasonInvalidJSON}, // raw NUL in a string
-		{"{\"a\":1}\x00", 64, ReasonInvalidJSON},     // NUL after the value
+		{"{\"a\":1}\x00", 64, ReasonInvalidJSON},    // NUL after the value
 		{"{\"a\":\"tab\there\"}", 64, ReasonInvalidJSON},
 		{`{"a":"unterminated}`, 64, ReasonInvalidJSON},
 		{`{"a":[1,2}`, 64, ReasonInvalidJSON},
