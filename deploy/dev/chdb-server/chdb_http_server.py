@@ -231,10 +231,11 @@ class Engine:
     def _restore_settings(self, names: list[str], before: dict[str, str]) -> None:
         # Only SET statements here: a query could itself trip the settings being undone.
         for name in dict.fromkeys(names):
-            if name in before:
-                self._run(f"SET {quote_identifier(name)} = {quote_string(before[name])}")
-            else:
-                self._run(f"SET {quote_identifier(name)} = DEFAULT")
+            value = quote_string(before[name]) if name in before else "DEFAULT"
+            try:
+                self._run(f"SET {quote_identifier(name)} = {value}")
+            except QueryError as e:  # an unknown name the request's own SET already failed on
+                log.debug("restore setting %s: %s", name, e.message)
 
     def _insert(self, ins: Insert) -> Result:
         try:
@@ -263,7 +264,8 @@ class Engine:
         if fmt == "Native":
             if not body and keyword in ("SELECT", "WITH"):
                 # ClickHouse sends a header block for an empty result; chDB sends nothing.
-                out.body = native_format.header_block(self._describe(text, m, req.params), req.client_revision)
+                columns = self._describe(text, m, req.params)
+                out.body = native_format.header_block(columns, req.client_revision) if columns else b""
             else:
                 try:
                     out.body, out.result_rows = native_format.add_protocol_framing(body, req.client_revision)
