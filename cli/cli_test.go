@@ -183,3 +183,25 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %d %q", code, out)
 	}
 }
+
+// TestConfigurationDocDecodes keeps docs/configuration.md true: its full
+// example must load strictly and validate.
+func TestConfigurationDocDecodes(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	if !ok {
+		t.Fatal("docs/configuration.md has no yaml block")
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	path := filepath.Join(t.TempDir(), "doc.yaml")
+	if err := os.WriteFile(path, []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := execute(t, "", "config", "check", path)
+	if code != 0 {
+		t.Fatalf("the documented configuration does not check: %s%s", out, errOut)
+	}
+}

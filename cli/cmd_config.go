@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 )
 
 func newConfigCommand() *cobra.Command {
@@ -32,6 +33,19 @@ func newConfigCommand() *cobra.Command {
 				fmt.Fprintf(out, "environment overrides applied:\n%s", describeOverrides(applied))
 			}
 			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "defaults",
+		Short: "Print the built-in defaults as a configuration file to start from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := yaml.Marshal(newDefaultConfig())
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
 		},
 	})
 	return cmd
