@@ -232,3 +232,24 @@ func TestConsumerConfigs(t *testing.T) {
 		t.Error("SinkConsumerConfig(a.b): want error")
 	}
 }
+
+func TestIsLastDelivery(t *testing.T) {
+	tests := []struct {
+		maxDeliver int
+		delivered  uint64
+		want       bool
+	}{
+		{5, 1, false},
+		{5, 4, false},
+		{5, 5, true},
+		{5, 6, true},
+		{1, 1, true},
+		{-1, 1000, false},
+	}
+	for _, tt := range tests {
+		s := ConsumerSettings{MaxDeliver: tt.maxDeliver}
+		if got := s.IsLastDelivery(tt.delivered); got != tt.want {
+			t.Errorf("MaxDeliver %d, delivered %d: IsLastDelivery = %v, want %v", tt.maxDeliver, tt.delivered, got, tt.want)
+		}
+	}
+}

@@ -87,3 +87,11 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, d ConsumerDecl)
 	}
 	return c, nil
 }
+
+// IsLastDelivery reports whether a message delivered numDelivered times
+// (jetstream.MsgMetadata.NumDelivered) will not be delivered again if it is
+// not acked now: the moment a stage must dead-letter and Term it instead of
+// Nak-ing (see the package doc). Always false with unlimited MaxDeliver.
+func (s ConsumerSettings) IsLastDelivery(numDelivered uint64) bool {
+	return s.MaxDeliver > 0 && numDelivered >= uint64(s.MaxDeliver)
+}
