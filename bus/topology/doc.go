@@ -36,8 +36,8 @@
 // $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>; the message
 // stays in the stream (in a raw work queue: until max_age, counting against
 // max_bytes). So a stage must dead-letter and Term a record on its last
-// delivery (ConsumerSettings.IsLastDelivery(Metadata().NumDelivered)) rather than rely on
-// MaxDeliver to get rid of it.
+// delivery (ConsumerSettings.IsLastDelivery(meta.NumDelivered)) rather than
+// rely on MaxDeliver to get rid of it.
 //
 // # Duplicates
 //
