@@ -27,7 +27,7 @@ go vet "${PKGS[@]}"
 
 # Real Elasticsearch and ClickHouse engine for integration tests, unless the
 # caller points the suite at servers of their own.
-if [[ -z "${CROWSNEST_TEST_ELASTICSEARCH_URL:-}${CROWSNEST_TEST_CLICKHOUSE_URL:-}" && -f deploy/dev/services.sh && "${CROWSNEST_SKIP_SERVICES:-0}" != 1 ]]; then
+if [[ -z "${CROWSNEST_TEST_ELASTICSEARCH_URL:-}${CROWSNEST_TEST_CLICKHOUSE_URL:-}" && -f deploy/dev/services.sh && "${CROWSNEST_TEST_NO_SERVICES:-0}" != 1 ]]; then
   stamp "starting services (Elasticsearch, ClickHouse engine)"
   bash deploy/dev/services.sh up
   services_started=1
