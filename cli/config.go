@@ -12,6 +12,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/collectors/agent"
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
+	"github.com/crowsnest-siem/crowsnest/daemon/stage"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/crowsnest-siem/crowsnest/processor/pipeline"
 	"github.com/crowsnest-siem/crowsnest/sinks/registry"
@@ -115,47 +116,9 @@ func (c *Config) Validate() error {
 		}{"nats", c.NATS.Validate()})
 	}
 	for _, s := range sections {
-		errs = append(errs, prefixed(s.key, s.err)...)
+		errs = append(errs, stage.Section(s.key, s.err))
 	}
 	return errors.Join(errs...)
-}
-
-// prefixed flattens err and puts key before each field path, so that every
-// message reads "processor.normalize.max_depth: ...", however the section
-// built its errors.
-func prefixed(key string, err error) []error {
-	if err == nil {
-		return nil
-	}
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range joined.Unwrap() {
-			out = append(out, prefixed(key, e)...)
-		}
-		return out
-	}
-	var ve *config.ValidationError
-	if errors.As(err, &ve) && ve == err {
-		return prefixed(joinKey(key, ve.Path), ve.Err)
-	}
-	if fp, ok := err.(interface{ FieldPath() string }); ok {
-		return []error{&config.ValidationError{Path: joinKey(key, fp.FieldPath()), Err: errors.Unwrap(err)}}
-	}
-	msg := err.Error()
-	if strings.HasPrefix(msg, key+".") || strings.HasPrefix(msg, key+":") {
-		return []error{err} // the section already named itself
-	}
-	return []error{&config.ValidationError{Path: key, Err: err}}
-}
-
-func joinKey(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + "." + b
 }
 
 // configPathFromEnv lets deployments pass the file without arguments.

@@ -120,16 +120,16 @@ func (f *runFlags) apply(cmd *cobra.Command, cfg *Config) error {
 	return nil
 }
 
-// stage is one long-running part of the all-in-one.
-type stage struct {
+// runStage is one long-running part of the all-in-one.
+type runStage struct {
 	name   string
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startStage(name string, run func(context.Context) error, failed chan<- string) *stage {
+func startStage(name string, run func(context.Context) error, failed chan<- string) *runStage {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &stage{name: name, cancel: cancel, done: make(chan error, 1)}
+	s := &runStage{name: name, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		err := run(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -143,7 +143,7 @@ func startStage(name string, run func(context.Context) error, failed chan<- stri
 	return s
 }
 
-func (s *stage) stop() error {
+func (s *runStage) stop() error {
 	s.cancel()
 	return <-s.done
 }
@@ -217,7 +217,7 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 	}
 
 	failed := make(chan string, 1)
-	var sinkStages []*stage
+	var sinkStages []*runStage
 	for _, r := range runners {
 		sinkStages = append(sinkStages, startStage("sink "+r.name, r.runner.Run, failed))
 	}

@@ -98,17 +98,6 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-func appendInts(b []byte, vs []int64) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, v, 10)
-	}
-	return append(b, ']')
-}
-
 // appendStringMap writes keys sorted, so the same event always encodes to the same bytes.
 func appendStringMap(b []byte, m map[string]string) []byte {
 	keys := make([]string, 0, len(m))

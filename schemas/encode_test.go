@@ -105,11 +105,11 @@ func TestEncodingGolden(t *testing.T) {
 			OCSF:      schemas.OCSF{ClassUID: 6003, CategoryUID: 6, ActivityID: 2, TypeUID: 600302, SeverityID: 1},
 		}},
 		{"zero values that matter", schemas.Event{
-			Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-			Event:     schemas.EventFields{ID: "x", Kind: "event", Dataset: "crowsnest.procwatch"},
-			Process:   schemas.Process{PID: 1, ExitCode: &exit, Args: []string{"sh", "-c", "id"}},
+			Timestamp:  time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Event:      schemas.EventFields{ID: "x", Kind: "event", Dataset: "crowsnest.procwatch"},
+			Process:    schemas.Process{PID: 1, ExitCode: &exit, Args: []string{"sh", "-c", "id"}},
 			Kubernetes: schemas.Kubernetes{PodSpec: schemas.KubernetesPodSpec{Privileged: &priv}},
-			Labels:    map[string]string{"z": "1", "a": "invalid \xff utf8"},
+			Labels:     map[string]string{"z": "1", "a": "invalid \xff utf8"},
 		}},
 	}
 	var got strings.Builder

@@ -813,24 +813,24 @@ func (x *EventFields) appendJSON(b []byte) []byte {
 }
 
 func (x *EventFields) isZero() bool {
-	return !(x.ID != "") &&
-		!(x.Kind != "") &&
-		!(len(x.Category) > 0) &&
-		!(len(x.Type) > 0) &&
-		!(x.Action != "") &&
-		!(x.Outcome != "") &&
-		!(x.Severity != 0) &&
-		!(!x.Created.IsZero()) &&
-		!(!x.Ingested.IsZero()) &&
-		!(x.Dataset != "") &&
-		!(x.Module != "") &&
-		!(x.Provider != "") &&
-		!(x.Reason != "") &&
-		!(x.Original != "") &&
-		!(x.Duration != 0) &&
-		!(!x.Start.IsZero()) &&
-		!(!x.End.IsZero()) &&
-		!(x.RiskScore != 0)
+	return x.ID == "" &&
+		x.Kind == "" &&
+		len(x.Category) == 0 &&
+		len(x.Type) == 0 &&
+		x.Action == "" &&
+		x.Outcome == "" &&
+		x.Severity == 0 &&
+		x.Created.IsZero() &&
+		x.Ingested.IsZero() &&
+		x.Dataset == "" &&
+		x.Module == "" &&
+		x.Provider == "" &&
+		x.Reason == "" &&
+		x.Original == "" &&
+		x.Duration == 0 &&
+		x.Start.IsZero() &&
+		x.End.IsZero() &&
+		x.RiskScore == 0
 }
 
 func (x *Crowsnest) appendJSON(b []byte) []byte {
@@ -864,11 +864,11 @@ func (x *Crowsnest) appendJSON(b []byte) []byte {
 }
 
 func (x *Crowsnest) isZero() bool {
-	return !(x.SchemaVersion != "") &&
-		!(x.Source != "") &&
+	return x.SchemaVersion == "" &&
+		x.Source == "" &&
 		x.Collector.isZero() &&
-		!(len(x.SpoofedFields) > 0) &&
-		!(x.Truncated) &&
+		len(x.SpoofedFields) == 0 &&
+		!x.Truncated &&
 		x.Image.isZero() &&
 		x.Alert.isZero()
 }
@@ -888,8 +888,8 @@ func (x *CrowsnestCollector) appendJSON(b []byte) []byte {
 }
 
 func (x *CrowsnestCollector) isZero() bool {
-	return !(x.ID != "") &&
-		!(x.Node != "")
+	return x.ID == "" &&
+		x.Node == ""
 }
 
 func (x *CrowsnestImage) appendJSON(b []byte) []byte {
@@ -903,7 +903,7 @@ func (x *CrowsnestImage) appendJSON(b []byte) []byte {
 }
 
 func (x *CrowsnestImage) isZero() bool {
-	return !(x.Trusted != nil)
+	return x.Trusted == nil
 }
 
 func (x *CrowsnestAlert) appendJSON(b []byte) []byte {
@@ -929,10 +929,10 @@ func (x *CrowsnestAlert) appendJSON(b []byte) []byte {
 }
 
 func (x *CrowsnestAlert) isZero() bool {
-	return !(len(x.EventIDs) > 0) &&
-		!(x.Entity != "") &&
-		!(x.SuppressedCount != 0) &&
-		!(x.Correlation != "")
+	return len(x.EventIDs) == 0 &&
+		x.Entity == "" &&
+		x.SuppressedCount == 0 &&
+		x.Correlation == ""
 }
 
 func (x *OCSF) appendJSON(b []byte) []byte {
@@ -952,11 +952,11 @@ func (x *OCSF) appendJSON(b []byte) []byte {
 }
 
 func (x *OCSF) isZero() bool {
-	return !(x.ClassUID != 0) &&
-		!(x.CategoryUID != 0) &&
-		!(x.ActivityID != 0) &&
-		!(x.TypeUID != 0) &&
-		!(x.SeverityID != 0)
+	return x.ClassUID == 0 &&
+		x.CategoryUID == 0 &&
+		x.ActivityID == 0 &&
+		x.TypeUID == 0 &&
+		x.SeverityID == 0
 }
 
 func (x *Host) appendJSON(b []byte) []byte {
@@ -982,10 +982,10 @@ func (x *Host) appendJSON(b []byte) []byte {
 }
 
 func (x *Host) isZero() bool {
-	return !(x.Name != "") &&
-		!(x.Hostname != "") &&
-		!(x.ID != "") &&
-		!(len(x.IP) > 0)
+	return x.Name == "" &&
+		x.Hostname == "" &&
+		x.ID == "" &&
+		len(x.IP) == 0
 }
 
 func (x *Container) appendJSON(b []byte) []byte {
@@ -1019,11 +1019,11 @@ func (x *Container) appendJSON(b []byte) []byte {
 }
 
 func (x *Container) isZero() bool {
-	return !(x.ID != "") &&
-		!(x.Name != "") &&
-		!(x.Runtime != "") &&
+	return x.ID == "" &&
+		x.Name == "" &&
+		x.Runtime == "" &&
 		x.Image.isZero() &&
-		!(len(x.Labels) > 0) &&
+		len(x.Labels) == 0 &&
 		x.SecurityContext.isZero()
 }
 
@@ -1054,11 +1054,11 @@ func (x *ContainerImage) appendJSON(b []byte) []byte {
 }
 
 func (x *ContainerImage) isZero() bool {
-	return !(x.Name != "") &&
-		!(len(x.Tag) > 0) &&
+	return x.Name == "" &&
+		len(x.Tag) == 0 &&
 		x.Hash.isZero() &&
-		!(x.Registry != "") &&
-		!(x.Repository != "")
+		x.Registry == "" &&
+		x.Repository == ""
 }
 
 func (x *ContainerImageHash) appendJSON(b []byte) []byte {
@@ -1072,7 +1072,7 @@ func (x *ContainerImageHash) appendJSON(b []byte) []byte {
 }
 
 func (x *ContainerImageHash) isZero() bool {
-	return !(len(x.All) > 0)
+	return len(x.All) == 0
 }
 
 func (x *ContainerSecurityContext) appendJSON(b []byte) []byte {
@@ -1086,7 +1086,7 @@ func (x *ContainerSecurityContext) appendJSON(b []byte) []byte {
 }
 
 func (x *ContainerSecurityContext) isZero() bool {
-	return !(x.Privileged != nil)
+	return x.Privileged == nil
 }
 
 func (x *Orchestrator) appendJSON(b []byte) []byte {
@@ -1116,10 +1116,10 @@ func (x *Orchestrator) appendJSON(b []byte) []byte {
 }
 
 func (x *Orchestrator) isZero() bool {
-	return !(x.Type != "") &&
+	return x.Type == "" &&
 		x.Cluster.isZero() &&
-		!(x.Namespace != "") &&
-		!(x.APIVersion != "") &&
+		x.Namespace == "" &&
+		x.APIVersion == "" &&
 		x.Resource.isZero()
 }
 
@@ -1134,7 +1134,7 @@ func (x *OrchestratorCluster) appendJSON(b []byte) []byte {
 }
 
 func (x *OrchestratorCluster) isZero() bool {
-	return !(x.Name != "")
+	return x.Name == ""
 }
 
 func (x *OrchestratorResource) appendJSON(b []byte) []byte {
@@ -1164,11 +1164,11 @@ func (x *OrchestratorResource) appendJSON(b []byte) []byte {
 }
 
 func (x *OrchestratorResource) isZero() bool {
-	return !(x.Type != "") &&
-		!(x.Name != "") &&
+	return x.Type == "" &&
+		x.Name == "" &&
 		x.Parent.isZero() &&
-		!(len(x.Annotation) > 0) &&
-		!(len(x.Label) > 0)
+		len(x.Annotation) == 0 &&
+		len(x.Label) == 0
 }
 
 func (x *OrchestratorResourceParent) appendJSON(b []byte) []byte {
@@ -1182,7 +1182,7 @@ func (x *OrchestratorResourceParent) appendJSON(b []byte) []byte {
 }
 
 func (x *OrchestratorResourceParent) isZero() bool {
-	return !(x.Type != "")
+	return x.Type == ""
 }
 
 func (x *Process) appendJSON(b []byte) []byte {
@@ -1248,19 +1248,19 @@ func (x *Process) appendJSON(b []byte) []byte {
 }
 
 func (x *Process) isZero() bool {
-	return !(x.PID != 0) &&
-		!(x.PPID != 0) &&
-		!(x.EntityID != "") &&
-		!(x.Name != "") &&
-		!(x.Executable != "") &&
-		!(len(x.Args) > 0) &&
-		!(x.CommandLine != "") &&
-		!(x.WorkingDirectory != "") &&
-		!(!x.Start.IsZero()) &&
-		!(x.ExitCode != nil) &&
+	return x.PID == 0 &&
+		x.PPID == 0 &&
+		x.EntityID == "" &&
+		x.Name == "" &&
+		x.Executable == "" &&
+		len(x.Args) == 0 &&
+		x.CommandLine == "" &&
+		x.WorkingDirectory == "" &&
+		x.Start.IsZero() &&
+		x.ExitCode == nil &&
 		x.User.isZero() &&
 		x.Group.isZero() &&
-		!(x.TTY != nil) &&
+		x.TTY == nil &&
 		x.Parent.isZero()
 }
 
@@ -1279,8 +1279,8 @@ func (x *ProcessUser) appendJSON(b []byte) []byte {
 }
 
 func (x *ProcessUser) isZero() bool {
-	return !(x.ID != "") &&
-		!(x.Name != "")
+	return x.ID == "" &&
+		x.Name == ""
 }
 
 func (x *ProcessGroup) appendJSON(b []byte) []byte {
@@ -1294,7 +1294,7 @@ func (x *ProcessGroup) appendJSON(b []byte) []byte {
 }
 
 func (x *ProcessGroup) isZero() bool {
-	return !(x.ID != "")
+	return x.ID == ""
 }
 
 func (x *ProcessParent) appendJSON(b []byte) []byte {
@@ -1324,11 +1324,11 @@ func (x *ProcessParent) appendJSON(b []byte) []byte {
 }
 
 func (x *ProcessParent) isZero() bool {
-	return !(x.PID != 0) &&
-		!(x.Name != "") &&
-		!(x.Executable != "") &&
-		!(x.CommandLine != "") &&
-		!(x.EntityID != "")
+	return x.PID == 0 &&
+		x.Name == "" &&
+		x.Executable == "" &&
+		x.CommandLine == "" &&
+		x.EntityID == ""
 }
 
 func (x *User) appendJSON(b []byte) []byte {
@@ -1358,10 +1358,10 @@ func (x *User) appendJSON(b []byte) []byte {
 }
 
 func (x *User) isZero() bool {
-	return !(x.Name != "") &&
-		!(x.ID != "") &&
-		!(x.Domain != "") &&
-		!(len(x.Roles) > 0) &&
+	return x.Name == "" &&
+		x.ID == "" &&
+		x.Domain == "" &&
+		len(x.Roles) == 0 &&
 		x.Effective.isZero()
 }
 
@@ -1380,8 +1380,8 @@ func (x *UserEffective) appendJSON(b []byte) []byte {
 }
 
 func (x *UserEffective) isZero() bool {
-	return !(x.Name != "") &&
-		!(len(x.Roles) > 0)
+	return x.Name == "" &&
+		len(x.Roles) == 0
 }
 
 func (x *Source) appendJSON(b []byte) []byte {
@@ -1399,8 +1399,8 @@ func (x *Source) appendJSON(b []byte) []byte {
 }
 
 func (x *Source) isZero() bool {
-	return !(x.IP != "") &&
-		!(x.Port != 0)
+	return x.IP == "" &&
+		x.Port == 0
 }
 
 func (x *Destination) appendJSON(b []byte) []byte {
@@ -1422,9 +1422,9 @@ func (x *Destination) appendJSON(b []byte) []byte {
 }
 
 func (x *Destination) isZero() bool {
-	return !(x.IP != "") &&
-		!(x.Port != 0) &&
-		!(x.Domain != "")
+	return x.IP == "" &&
+		x.Port == 0 &&
+		x.Domain == ""
 }
 
 func (x *Network) appendJSON(b []byte) []byte {
@@ -1446,9 +1446,9 @@ func (x *Network) appendJSON(b []byte) []byte {
 }
 
 func (x *Network) isZero() bool {
-	return !(x.Transport != "") &&
-		!(x.Type != "") &&
-		!(x.Direction != "")
+	return x.Transport == "" &&
+		x.Type == "" &&
+		x.Direction == ""
 }
 
 func (x *File) appendJSON(b []byte) []byte {
@@ -1482,12 +1482,12 @@ func (x *File) appendJSON(b []byte) []byte {
 }
 
 func (x *File) isZero() bool {
-	return !(x.Path != "") &&
-		!(x.Name != "") &&
-		!(x.Directory != "") &&
+	return x.Path == "" &&
+		x.Name == "" &&
+		x.Directory == "" &&
 		x.Hash.isZero() &&
-		!(x.Mode != "") &&
-		!(x.Size != 0)
+		x.Mode == "" &&
+		x.Size == 0
 }
 
 func (x *FileHash) appendJSON(b []byte) []byte {
@@ -1501,7 +1501,7 @@ func (x *FileHash) appendJSON(b []byte) []byte {
 }
 
 func (x *FileHash) isZero() bool {
-	return !(x.SHA256 != "")
+	return x.SHA256 == ""
 }
 
 func (x *URL) appendJSON(b []byte) []byte {
@@ -1515,7 +1515,7 @@ func (x *URL) appendJSON(b []byte) []byte {
 }
 
 func (x *URL) isZero() bool {
-	return !(x.Original != "")
+	return x.Original == ""
 }
 
 func (x *UserAgent) appendJSON(b []byte) []byte {
@@ -1529,7 +1529,7 @@ func (x *UserAgent) appendJSON(b []byte) []byte {
 }
 
 func (x *UserAgent) isZero() bool {
-	return !(x.Original != "")
+	return x.Original == ""
 }
 
 func (x *Related) appendJSON(b []byte) []byte {
@@ -1555,10 +1555,10 @@ func (x *Related) appendJSON(b []byte) []byte {
 }
 
 func (x *Related) isZero() bool {
-	return !(len(x.IP) > 0) &&
-		!(len(x.User) > 0) &&
-		!(len(x.Hosts) > 0) &&
-		!(len(x.Hash) > 0)
+	return len(x.IP) == 0 &&
+		len(x.User) == 0 &&
+		len(x.Hosts) == 0 &&
+		len(x.Hash) == 0
 }
 
 func (x *Rule) appendJSON(b []byte) []byte {
@@ -1596,13 +1596,13 @@ func (x *Rule) appendJSON(b []byte) []byte {
 }
 
 func (x *Rule) isZero() bool {
-	return !(x.ID != "") &&
-		!(x.Name != "") &&
-		!(x.Description != "") &&
-		!(len(x.Author) > 0) &&
-		!(x.Level != "") &&
-		!(x.Ruleset != "") &&
-		!(x.Reference != "")
+	return x.ID == "" &&
+		x.Name == "" &&
+		x.Description == "" &&
+		len(x.Author) == 0 &&
+		x.Level == "" &&
+		x.Ruleset == "" &&
+		x.Reference == ""
 }
 
 func (x *Threat) appendJSON(b []byte) []byte {
@@ -1635,7 +1635,7 @@ func (x *ThreatTechnique) appendJSON(b []byte) []byte {
 }
 
 func (x *ThreatTechnique) isZero() bool {
-	return !(len(x.ID) > 0)
+	return len(x.ID) == 0
 }
 
 func (x *ThreatTactic) appendJSON(b []byte) []byte {
@@ -1649,7 +1649,7 @@ func (x *ThreatTactic) appendJSON(b []byte) []byte {
 }
 
 func (x *ThreatTactic) isZero() bool {
-	return !(len(x.Name) > 0)
+	return len(x.Name) == 0
 }
 
 func (x *Kubernetes) appendJSON(b []byte) []byte {
@@ -1730,19 +1730,19 @@ func (x *KubernetesAudit) appendJSON(b []byte) []byte {
 }
 
 func (x *KubernetesAudit) isZero() bool {
-	return !(x.AuditID != "") &&
-		!(x.Stage != "") &&
-		!(x.Level != "") &&
-		!(x.Verb != "") &&
-		!(x.RequestURI != "") &&
-		!(len(x.SourceIPs) > 0) &&
+	return x.AuditID == "" &&
+		x.Stage == "" &&
+		x.Level == "" &&
+		x.Verb == "" &&
+		x.RequestURI == "" &&
+		len(x.SourceIPs) == 0 &&
 		x.User.isZero() &&
 		x.ImpersonatedUser.isZero() &&
 		x.ObjectRef.isZero() &&
 		x.ResponseStatus.isZero() &&
-		!(len(x.Annotations) > 0) &&
-		!(len(x.RequestObject) > 0) &&
-		!(len(x.ResponseObject) > 0)
+		len(x.Annotations) == 0 &&
+		len(x.RequestObject) == 0 &&
+		len(x.ResponseObject) == 0
 }
 
 func (x *KubernetesAuditUser) appendJSON(b []byte) []byte {
@@ -1764,9 +1764,9 @@ func (x *KubernetesAuditUser) appendJSON(b []byte) []byte {
 }
 
 func (x *KubernetesAuditUser) isZero() bool {
-	return !(x.Username != "") &&
-		!(x.UID != "") &&
-		!(len(x.Groups) > 0)
+	return x.Username == "" &&
+		x.UID == "" &&
+		len(x.Groups) == 0
 }
 
 func (x *KubernetesAuditImpersonatedUser) appendJSON(b []byte) []byte {
@@ -1780,7 +1780,7 @@ func (x *KubernetesAuditImpersonatedUser) appendJSON(b []byte) []byte {
 }
 
 func (x *KubernetesAuditImpersonatedUser) isZero() bool {
-	return !(x.Username != "")
+	return x.Username == ""
 }
 
 func (x *KubernetesAuditObjectRef) appendJSON(b []byte) []byte {
@@ -1814,12 +1814,12 @@ func (x *KubernetesAuditObjectRef) appendJSON(b []byte) []byte {
 }
 
 func (x *KubernetesAuditObjectRef) isZero() bool {
-	return !(x.Resource != "") &&
-		!(x.Subresource != "") &&
-		!(x.Namespace != "") &&
-		!(x.Name != "") &&
-		!(x.APIGroup != "") &&
-		!(x.APIVersion != "")
+	return x.Resource == "" &&
+		x.Subresource == "" &&
+		x.Namespace == "" &&
+		x.Name == "" &&
+		x.APIGroup == "" &&
+		x.APIVersion == ""
 }
 
 func (x *KubernetesAuditResponseStatus) appendJSON(b []byte) []byte {
@@ -1837,8 +1837,8 @@ func (x *KubernetesAuditResponseStatus) appendJSON(b []byte) []byte {
 }
 
 func (x *KubernetesAuditResponseStatus) isZero() bool {
-	return !(x.Code != 0) &&
-		!(x.Reason != "")
+	return x.Code == 0 &&
+		x.Reason == ""
 }
 
 func (x *KubernetesPodSpec) appendJSON(b []byte) []byte {
@@ -1884,15 +1884,15 @@ func (x *KubernetesPodSpec) appendJSON(b []byte) []byte {
 }
 
 func (x *KubernetesPodSpec) isZero() bool {
-	return !(x.Privileged != nil) &&
-		!(x.HostPID != nil) &&
-		!(x.HostNetwork != nil) &&
-		!(x.HostIPC != nil) &&
-		!(len(x.HostPaths) > 0) &&
-		!(len(x.AddedCapabilities) > 0) &&
-		!(x.RunAsRoot != nil) &&
-		!(x.AllowPrivilegeEscalation != nil) &&
-		!(len(x.Images) > 0)
+	return x.Privileged == nil &&
+		x.HostPID == nil &&
+		x.HostNetwork == nil &&
+		x.HostIPC == nil &&
+		len(x.HostPaths) == 0 &&
+		len(x.AddedCapabilities) == 0 &&
+		x.RunAsRoot == nil &&
+		x.AllowPrivilegeEscalation == nil &&
+		len(x.Images) == 0
 }
 
 func (x *Falco) appendJSON(b []byte) []byte {
@@ -1926,12 +1926,12 @@ func (x *Falco) appendJSON(b []byte) []byte {
 }
 
 func (x *Falco) isZero() bool {
-	return !(x.Rule != "") &&
-		!(x.Priority != "") &&
-		!(x.Source != "") &&
-		!(x.Hostname != "") &&
-		!(x.Output != "") &&
-		!(len(x.OutputFields) > 0)
+	return x.Rule == "" &&
+		x.Priority == "" &&
+		x.Source == "" &&
+		x.Hostname == "" &&
+		x.Output == "" &&
+		len(x.OutputFields) == 0
 }
 
 // Fields returns the registry: every field in declaration order.

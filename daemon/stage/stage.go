@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/nats-io/nats.go"
@@ -55,18 +56,47 @@ func NewCommon() Common {
 // Validate checks the shared sections.
 func (c Common) Validate() error {
 	return errors.Join(
-		section("log", c.Log.Validate()),
-		section("telemetry", c.Telemetry.Validate()),
-		section("nats", c.NATS.Validate()),
-		section("topology", c.Topology.Validate()),
+		Section("log", c.Log.Validate()),
+		Section("telemetry", c.Telemetry.Validate()),
+		Section("nats", c.NATS.Validate()),
+		Section("topology", c.Topology.Validate()),
 	)
 }
 
-func section(key string, err error) error {
+// Section puts a config section's key before each of err's field paths, so
+// every message reads "processor.fetch_batch: ...".
+func Section(key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%s: %w", key, err)
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, Section(key, e))
+		}
+		return errors.Join(out...)
+	}
+	var ve *config.ValidationError
+	if errors.As(err, &ve) && ve == err {
+		return Section(joinKey(key, ve.Path), ve.Err)
+	}
+	if fp, ok := err.(interface{ FieldPath() string }); ok {
+		return &config.ValidationError{Path: joinKey(key, fp.FieldPath()), Err: errors.Unwrap(err)}
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, key+".") || strings.HasPrefix(msg, key+":") {
+		return err // the section already names itself
+	}
+	return &config.ValidationError{Path: key, Err: err}
+}
+
+func joinKey(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "." + b
 }
 
 // Root is what a stage's root config must offer.

@@ -28,10 +28,7 @@ type config struct {
 func (c *config) Shared() *stage.Common { return &c.Common }
 
 func (c *config) Validate() error {
-	err := c.Collectors.Validate()
-	if err != nil {
-		err = errors.Join(errors.New("collectors:"), err)
-	}
+	err := stage.Section("collectors", c.Collectors.Validate())
 	return errors.Join(c.Common.Validate(), err)
 }
 

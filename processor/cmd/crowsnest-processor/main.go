@@ -33,10 +33,7 @@ type config struct {
 func (c *config) Shared() *stage.Common { return &c.Common }
 
 func (c *config) Validate() error {
-	err := c.Processor.Validate()
-	if err != nil {
-		err = errors.Join(errors.New("processor:"), err)
-	}
+	err := stage.Section("processor", c.Processor.Validate())
 	return errors.Join(c.Common.Validate(), err)
 }
 

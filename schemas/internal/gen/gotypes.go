@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
-	"sort"
 	"strings"
 	"unicode"
 )
@@ -221,8 +220,7 @@ func GoTypes(r *Registry) ([]byte, error) {
 				conds = append(conds, sel+".isZero()")
 				continue
 			}
-			cond, _ := encodeExpr(c.field, sel)
-			conds = append(conds, "!("+cond+")")
+			conds = append(conds, zeroExpr(c.field, sel))
 		}
 		fmt.Fprintf(&b, "func (%s *%s) isZero() bool {\n\treturn %s\n}\n\n", recv, name, strings.Join(conds, " &&\n\t\t"))
 	}
@@ -266,8 +264,6 @@ func encodeExpr(f *Field, sel string) (cond, val string) {
 		return "len(" + sel + ") > 0", "b = appendStringMap(b, " + sel + ")"
 	case f.Type == "json":
 		return "len(" + sel + ") > 0", "b = appendRaw(b, " + sel + ")"
-	case f.Array && (f.Type == "long"):
-		return "len(" + sel + ") > 0", "b = appendInts(b, " + sel + ")"
 	case f.Array:
 		return "len(" + sel + ") > 0", "b = appendStrings(b, " + sel + ")"
 	case f.Nullable && f.Type == "boolean":
@@ -283,12 +279,20 @@ func encodeExpr(f *Field, sel string) (cond, val string) {
 	}
 }
 
-// sortedKeys is used by renderers that need a stable order over maps.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// zeroExpr is the negation of encodeExpr's condition, written plainly.
+func zeroExpr(f *Field, sel string) string {
+	cond, _ := encodeExpr(f, sel)
+	switch {
+	case strings.HasPrefix(cond, "!"):
+		return cond[1:]
+	case strings.HasSuffix(cond, " > 0"):
+		return strings.TrimSuffix(cond, " > 0") + " == 0"
+	case strings.HasSuffix(cond, " != nil"):
+		return strings.TrimSuffix(cond, " != nil") + " == nil"
+	case strings.HasSuffix(cond, " != 0"):
+		return strings.TrimSuffix(cond, " != 0") + " == 0"
+	case strings.HasSuffix(cond, ` != ""`):
+		return strings.TrimSuffix(cond, ` != ""`) + ` == ""`
 	}
-	sort.Strings(keys)
-	return keys
+	return "!" + cond
 }

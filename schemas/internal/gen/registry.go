@@ -17,11 +17,11 @@ import (
 
 // Registry is fields.yml decoded.
 type Registry struct {
-	SchemaVersion string          `yaml:"schema_version"`
-	ECSVersion    string          `yaml:"ecs_version"`
-	Fields        []Field         `yaml:"fields"`
-	ClickHouse    ClickHouseSpec  `yaml:"clickhouse"`
-	Elasticsearch ElasticSpec     `yaml:"elasticsearch"`
+	SchemaVersion string         `yaml:"schema_version"`
+	ECSVersion    string         `yaml:"ecs_version"`
+	Fields        []Field        `yaml:"fields"`
+	ClickHouse    ClickHouseSpec `yaml:"clickhouse"`
+	Elasticsearch ElasticSpec    `yaml:"elasticsearch"`
 }
 
 // Field is one registry entry.
@@ -101,7 +101,7 @@ func (r *Registry) validate() error {
 		if f.Nullable && (f.Array || (f.Type != "long" && f.Type != "integer" && f.Type != "boolean")) {
 			errs = append(errs, fmt.Errorf("%s: nullable applies to scalar long, integer and boolean only", at))
 		}
-		if f.Array && (f.Type == "flattened" || f.Type == "json" || f.Type == "boolean" || f.Type == "date") {
+		if f.Array && f.Type != "keyword" && f.Type != "text" && f.Type != "ip" {
 			errs = append(errs, fmt.Errorf("%s: type %s cannot be an array", at, f.Type))
 		}
 		if f.Index != "" && f.Index != "bloom" && f.Index != "tokens" {

@@ -31,10 +31,7 @@ type config struct {
 func (c *config) Shared() *stage.Common { return &c.Common }
 
 func (c *config) Validate() error {
-	err := c.Sinks.Validate()
-	if err != nil {
-		err = errors.Join(errors.New("sinks:"), err)
-	}
+	err := stage.Section("sinks", c.Sinks.Validate())
 	if len(c.Sinks.Configured()) == 0 {
 		err = errors.Join(err, errors.New("sinks: none enabled; enable at least one (sinks.<type>.enabled: true)"))
 	}
