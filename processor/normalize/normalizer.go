@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 	"unicode/utf8"
 
@@ -221,8 +222,15 @@ func (n *Normalizer) finish(e *entry, rec *Record, text string, whole bool, ev *
 
 	ev.OCSF.TypeUID = int64(ev.OCSF.ClassUID)*100 + int64(ev.OCSF.ActivityID)
 
+	// Fields of type ip must hold addresses: Elasticsearch rejects the whole
+	// document over one malformed value, so drop such values here.
+	ev.Source.IP = validIP(ev.Source.IP)
+	ev.Destination.IP = validIP(ev.Destination.IP)
+	ev.Host.IP = validIPs(ev.Host.IP)
+	ev.Kubernetes.Audit.SourceIPs = validIPs(ev.Kubernetes.Audit.SourceIPs)
+
 	r := &ev.Related
-	r.IP = dedup(r.IP)
+	r.IP = validIPs(dedup(r.IP))
 	r.User = dedup(r.User)
 	r.Hosts = dedup(r.Hosts)
 	r.Hash = dedup(r.Hash)
@@ -271,6 +279,29 @@ func dedup(s []string) []string {
 			}
 		}
 		if !dup {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// validIP returns s if it is an IPv4 or IPv6 address without a zone, else "".
+func validIP(s string) string {
+	if s == "" {
+		return ""
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return ""
+	}
+	return s
+}
+
+// validIPs drops the entries that are not addresses, in place.
+func validIPs(s []string) []string {
+	out := s[:0]
+	for _, x := range s {
+		if validIP(x) != "" {
 			out = append(out, x)
 		}
 	}

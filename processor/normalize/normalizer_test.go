@@ -540,3 +540,33 @@ func FuzzNormalizer(f *testing.F) {
 		}
 	})
 }
+
+// ipFields are the fields of type ip in the registry; the Normalizer drops
+// malformed values from each, since one would make Elasticsearch reject the
+// whole document.
+var ipFields = []string{"destination.ip", "host.ip", "kubernetes.audit.sourceIPs", "related.ip", "source.ip"}
+
+func TestIPFieldsListMatchesRegistry(t *testing.T) {
+	var got []string
+	for _, f := range schemas.Fields() {
+		if f.Type == "ip" {
+			got = append(got, f.Name)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, ipFields) {
+		t.Errorf("ip fields in fields.yml %v; the Normalizer sanitizes %v: update finish()", got, ipFields)
+	}
+}
+
+func TestMalformedIPsDropped(t *testing.T) {
+	n := newNormalizer(t, normalize.NewDefaultConfig())
+	data := strings.Replace(auditEvent, `"sourceIPs":["10.0.0.1","10.0.0.1","192.0.2.1"]`, `"sourceIPs":["not-an-ip","fe80::1%eth0","2001:db8::7"]`, 1)
+	var ev schemas.Event
+	if err := n.Normalize(&normalize.Record{Source: "k8s_audit", Data: []byte(data)}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Source.IP != "" || !slices.Equal(ev.Kubernetes.Audit.SourceIPs, []string{"2001:db8::7"}) || !slices.Equal(ev.Related.IP, []string{"2001:db8::7"}) {
+		t.Errorf("source.ip %q sourceIPs %v related.ip %v", ev.Source.IP, ev.Kubernetes.Audit.SourceIPs, ev.Related.IP)
+	}
+}
