@@ -64,7 +64,9 @@ type Publisher struct {
 	mu       sync.Mutex
 	inflight map[*nats.Msg]*item
 	closed   bool
-	drained  chan struct{} // closed when closed && len(inflight) == 0
+	// closedFlag mirrors closed for the lock-free check on every publish.
+	closedFlag atomic.Bool
+	drained    chan struct{} // closed when closed && len(inflight) == 0
 
 	retryMu     sync.Mutex
 	retryQueue  []*item
@@ -266,8 +268,9 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack, reject st
 	if rec.ID == "" {
 		rec.ID = msgid.FromContent(rec.Source, rec.Data)
 	}
+	now := time.Now()
 	if rec.Observed.IsZero() {
-		rec.Observed = time.Now()
+		rec.Observed = now
 	}
 
 	it := &item{ack: ack, src: src}
@@ -289,7 +292,7 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack, reject st
 			return err
 		}
 	}
-	it.start = time.Now()
+	it.start = now
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -359,11 +362,8 @@ func (p *Publisher) acquire(ctx context.Context) error {
 	}
 }
 
-func (p *Publisher) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
-}
+// isClosed is the fast check; registration checks p.closed again under mu.
+func (p *Publisher) isClosed() bool { return p.closedFlag.Load() }
 
 // toSpool hands a record that cannot be published now to the spool.
 func (p *Publisher) toSpool(ctx context.Context, src *sourceState, rec Record, ack *Ack) error {
@@ -573,6 +573,7 @@ func (p *Publisher) InFlight() int {
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
+	p.closedFlag.Store(true)
 	if len(p.inflight) == 0 {
 		p.drainedOnce.Do(func() { close(p.drained) })
 	}
