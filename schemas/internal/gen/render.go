@@ -214,6 +214,11 @@ func Outputs(r *Registry) (map[string][]byte, error) {
 		return nil, err
 	}
 	out["schemas/event_gen.go"] = types
+	acc, err := Accessors(r)
+	if err != nil {
+		return nil, err
+	}
+	out["schemas/field_gen.go"] = acc
 	for _, kind := range []string{"events", "alerts"} {
 		out["schemas/clickhouse/"+kind+".sql"] = ClickHouseDDL(r, kind)
 		comp, idx, err := ElasticsearchTemplates(r, kind)
