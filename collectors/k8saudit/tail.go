@@ -42,6 +42,8 @@ type Tailer struct {
 	buf  []byte // one read buffer for every file: files are served in turn
 	cps  *checkpoints
 	fols []*follower
+	// lastSave is when the checkpoint was last written.
+	lastSave time.Time
 }
 
 // follower is one followed path and the file open for it.
@@ -97,7 +99,7 @@ func (t *Tailer) Run(ctx context.Context) (err error) {
 	}()
 
 	t.discover(true)
-	lastSave := time.Now()
+	t.lastSave = time.Now()
 	ticker := time.NewTicker(t.cfg.PollInterval)
 	defer ticker.Stop()
 	for {
@@ -106,11 +108,8 @@ func (t *Tailer) Run(ctx context.Context) (err error) {
 				return err
 			}
 		}
-		if time.Since(lastSave) >= t.cfg.CheckpointInterval {
-			if err := t.cps.save(); err != nil {
-				return err
-			}
-			lastSave = time.Now()
+		if err := t.maybeSave(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -240,8 +239,24 @@ func (t *Tailer) serve(ctx context.Context, fl *follower) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		// A long backlog is checkpointed as it goes, not only at its end.
+		if err := t.maybeSave(); err != nil {
+			return err
+		}
 	}
 	return t.checkRotation(ctx, fl)
+}
+
+// maybeSave writes the checkpoint when checkpoint_interval has passed.
+func (t *Tailer) maybeSave() error {
+	if time.Since(t.lastSave) < t.cfg.CheckpointInterval {
+		return nil
+	}
+	if err := t.cps.save(); err != nil {
+		return err
+	}
+	t.lastSave = time.Now()
+	return nil
 }
 
 // checkRotation notices a file replaced at fl's path (rename and create) or
