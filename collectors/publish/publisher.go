@@ -73,7 +73,6 @@ type Publisher struct {
 	retryWake   chan struct{}
 	stop        chan struct{}
 	stopOnce    sync.Once
-	closeOnce   sync.Once
 	drainedOnce sync.Once
 	wg          sync.WaitGroup
 
