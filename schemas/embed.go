@@ -1,0 +1,34 @@
+package schemas
+
+import (
+	"embed"
+	"fmt"
+)
+
+// The generated Elasticsearch templates, compiled into every binary that
+// imports this package, so a sink installs exactly what fields.yml says
+// without reading files at run time.
+//
+//go:embed elasticsearch/*.json
+var elasticsearchFiles embed.FS
+
+// ElasticsearchTemplates returns the generated Elasticsearch component
+// template (the mappings) and index template (the data stream, composed of
+// that component) for one document kind, "events" or "alerts", as JSON
+// bodies for PUT _component_template/<name> and PUT _index_template/<name>.
+// The index template names its component in composed_of and its data
+// streams in index_patterns. The slices are fresh copies.
+func ElasticsearchTemplates(kind string) (component, index []byte, err error) {
+	switch kind {
+	case "events", "alerts":
+	default:
+		return nil, nil, fmt.Errorf("elasticsearch templates: unknown kind %q (want events or alerts)", kind)
+	}
+	if component, err = elasticsearchFiles.ReadFile("elasticsearch/" + kind + "-component-template.json"); err != nil {
+		return nil, nil, fmt.Errorf("elasticsearch templates: %w", err)
+	}
+	if index, err = elasticsearchFiles.ReadFile("elasticsearch/" + kind + "-index-template.json"); err != nil {
+		return nil, nil, fmt.Errorf("elasticsearch templates: %w", err)
+	}
+	return component, index, nil
+}
