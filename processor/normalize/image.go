@@ -58,22 +58,11 @@ func bareDigest(s string) (string, bool) {
 
 // FillImage completes img from img.Name: registry, repository, and the tag and
 // digest when the mapper did not set them. A name that does not parse leaves
-// img as it was; the name is kept verbatim either way.
+// img as it was; the name is kept verbatim either way. The Normalizer does
+// this for every event (through a cache); mappers only set the name.
 func FillImage(img *schemas.ContainerImage) {
-	if img.Name == "" || img.Registry != "" {
-		return
-	}
-	ref, err := ParseImage(img.Name)
-	if err != nil {
-		return
-	}
-	img.Registry, img.Repository = ref.Registry, ref.Repository
-	if ref.Tag != "" && len(img.Tag) == 0 {
-		img.Tag = append(img.Tag[:0], ref.Tag)
-	}
-	if ref.Digest != "" && len(img.Hash.All) == 0 {
-		img.Hash.All = append(img.Hash.All[:0], ref.Digest)
-	}
+	var c imageCache
+	c.fill(img)
 }
 
 // TrustedRegistries lists where trusted images come from. Each entry is a

@@ -1,6 +1,7 @@
 package normalize_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
@@ -72,5 +73,21 @@ func TestFillImage(t *testing.T) {
 	normalize.FillImage(&keep)
 	if keep.Registry != "" || keep.Name != "not a reference" {
 		t.Errorf("an unparsable name must be kept as is: %+v", keep)
+	}
+}
+
+func TestImageCacheBounded(t *testing.T) {
+	n := newNormalizer(t, normalize.NewDefaultConfig())
+	var ev schemas.Event
+	// Distinct attacker-chosen image names: the cache stops growing, parsing
+	// keeps working.
+	for i := 0; i < 5000; i++ {
+		data := fmt.Sprintf(`{"output":"x","rule":"r","priority":"Notice","output_fields":{"container.id":"abc","container.image":"evil.example/img%d:v1"}}`, i)
+		if err := n.Normalize(&normalize.Record{Source: "falco", Data: []byte(data)}, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("img%d", i); ev.Container.Image.Repository != want || ev.Container.Image.Registry != "evil.example" {
+			t.Fatalf("image %d: %+v", i, ev.Container.Image)
+		}
 	}
 }

@@ -60,9 +60,11 @@ func (l Limits) Put(m map[string]string, k, v string, truncated *bool) map[strin
 	if m == nil {
 		m = make(map[string]string, min(8, l.MaxEntries))
 	}
-	if _, ok := m[k]; !ok && len(m) >= l.MaxEntries {
-		*truncated = true
-		return m
+	if len(m) >= l.MaxEntries {
+		if _, ok := m[k]; !ok {
+			*truncated = true
+			return m
+		}
 	}
 	m[k] = v
 	return m

@@ -25,11 +25,12 @@ type Mapper interface {
 
 // A Splitter is a Mapper whose source batches several events into one record
 // (an AKS Event Hub "records" array, a Kubernetes audit webhook EventList).
-// Split calls emit with each part, a substring of rec.Text() holding one
-// record Map accepts, in order; a record that is not a batch is emitted whole.
-// It returns the first error emit returns, or a *RejectError.
+// Map rejects a batch of several events with multiple_records; only then does
+// [Normalizer.NormalizeEach] call Split, so single records — nearly all of
+// them — pay nothing for batching. Split returns the parts, each a substring
+// of rec.Text() holding one record Map accepts, in order.
 type Splitter interface {
-	Split(rec *Record, emit func(part string) error) error
+	Split(rec *Record) ([]string, error)
 }
 
 // A Factory builds a source's mapper from the normalizer's configuration.

@@ -17,8 +17,9 @@ import (
 const ReasonMappingFailed Reason = "mapping_failed"
 
 // A Normalizer applies the limits, runs the source's mapper and fills the
-// fields every event carries. It holds no per-record state: one Normalizer
-// serves every goroutine; each goroutine brings its own Event to fill.
+// fields every event carries. It holds no per-record state (only a bounded
+// cache of parsed image references): one Normalizer serves every goroutine;
+// each goroutine brings its own Event to fill.
 type Normalizer struct {
 	reg          *Registry
 	now          func() time.Time
@@ -28,6 +29,7 @@ type Normalizer struct {
 	maxOriginal  int
 	replaceUTF8  bool
 	trusted      TrustedRegistries
+	images       *imageCache
 }
 
 // An Option changes what New builds.
@@ -56,6 +58,7 @@ func New(cfg Config, reg *Registry, opts ...Option) (*Normalizer, error) {
 		maxOriginal:  int(cfg.MaxOriginalBytes),
 		replaceUTF8:  cfg.InvalidUTF8 == UTF8Replace,
 		trusted:      cfg.TrustedRegistries,
+		images:       &imageCache{},
 	}
 	for _, o := range opts {
 		o(n)
@@ -78,39 +81,46 @@ func (n *Normalizer) Normalize(rec *Record, ev *schemas.Event) error {
 
 // NormalizeEach is Normalize for records that may hold several events (see
 // [Splitter]). It calls emit once per event, in order, with either the
-// filled ev or the *RejectError of that part ("record 2 of the batch: …");
-// ev is reset before each part. It returns a *RejectError when the record as
-// a whole is rejected (before any emit), or the first error emit returns,
-// which stops the iteration.
+// filled ev or the *RejectError of that event (for a part of a batch:
+// "record 2 of the batch: …"); ev is reset before each. It returns a
+// *RejectError when the record as a whole is rejected before any event (size,
+// UTF-8, JSON, unknown source, a malformed batch), or the first error emit
+// returns, which stops the iteration.
 func (n *Normalizer) NormalizeEach(rec *Record, ev *schemas.Event, emit func(ev *schemas.Event, err error) error) error {
 	e, text, err := n.prepare(rec)
 	if err != nil {
 		return err
 	}
+	err = n.mapPart(e, rec, text, true, ev)
 	s, ok := e.mapper.(Splitter)
-	if !ok {
-		if err := n.mapPart(e, rec, text, true, ev); err != nil {
+	if reason, _ := RejectReason(err); !ok || reason != ReasonMultipleRecords {
+		if err != nil {
 			return emit(nil, err)
 		}
 		return emit(ev, nil)
 	}
 	prev := rec.text
 	rec.text = text
-	i := 0
-	err = s.Split(rec, func(part string) error {
-		i++
-		whole := len(part) == len(text)
-		if err := n.mapPart(e, rec, part, whole, ev); err != nil {
-			if !whole {
-				err = fmt.Errorf("record %d of the batch: %w", i, err)
-			}
-			return emit(nil, err)
-		}
-		return emit(ev, nil)
-	})
+	parts, err := s.Split(rec)
 	rec.text = prev
 	if err != nil {
+		var re *RejectError
+		if !errors.As(err, &re) {
+			err = &RejectError{Reason: ReasonMappingFailed, Detail: err.Error(), Err: err}
+		}
 		return err
+	}
+	for i, part := range parts {
+		if err := n.mapPart(e, rec, part, false, ev); err != nil {
+			err = fmt.Errorf("record %d of the batch: %w", i+1, err)
+			if err := emit(nil, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := emit(ev, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -235,7 +245,7 @@ func (n *Normalizer) finish(e *entry, rec *Record, text string, whole bool, ev *
 	r.Hosts = dedup(r.Hosts)
 	r.Hash = dedup(r.Hash)
 
-	FillImage(&ev.Container.Image)
+	n.images.fill(&ev.Container.Image)
 	if len(n.trusted) > 0 {
 		n.setTrusted(ev)
 	}
@@ -257,7 +267,8 @@ func (n *Normalizer) setTrusted(ev *schemas.Event) {
 			break
 		}
 		seen = true
-		trusted = n.trusted.TrustsImage(s)
+		ref, ok := n.images.parse(s)
+		trusted = ok && n.trusted.Trusts(ref)
 	}
 	if seen {
 		ev.Crowsnest.Image.Trusted = &trusted

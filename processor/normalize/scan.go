@@ -146,7 +146,11 @@ var plainStringByte = func() (t [256]bool) {
 func scanString[T string | []byte](data T, i int) (int, bool) {
 	i++
 	for i < len(data) {
-		// Most bytes are plain: skip runs of them with one table lookup each.
+		// Most bytes are plain: skip them eight at a time while no byte of
+		// the word is '"', '\\' or a control character, then one at a time.
+		for i+8 <= len(data) && plainWord(load64(data, i)) {
+			i += 8
+		}
 		for i < len(data) && plainStringByte[data[i]] {
 			i++
 		}
@@ -237,4 +241,24 @@ func skipDigits[T string | []byte](data T, i int) int {
 		i++
 	}
 	return i
+}
+
+// load64 reads 8 bytes little-endian; the compiler fuses the byte loads into
+// one for both strings and byte slices.
+func load64[T string | []byte](data T, i int) uint64 {
+	_ = data[i+7]
+	return uint64(data[i]) | uint64(data[i+1])<<8 | uint64(data[i+2])<<16 | uint64(data[i+3])<<24 |
+		uint64(data[i+4])<<32 | uint64(data[i+5])<<40 | uint64(data[i+6])<<48 | uint64(data[i+7])<<56
+}
+
+// plainWord reports whether none of w's bytes is '"', '\\' or below 0x20
+// (the SWAR tests of "Bit Twiddling Hacks": a byte is zero, or less than n,
+// when its high bit survives (b - n) & ^b).
+func plainWord(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	less := (w - ones*0x20) & ^w & highs
+	quote := hasZero(w ^ (ones * '"'))
+	backslash := hasZero(w ^ (ones * '\\'))
+	return less|quote|backslash == 0
 }

@@ -140,41 +140,26 @@ func (r *record) batch() (gjson.Result, string, bool) {
 	return gjson.Result{}, "", false
 }
 
-// Split emits each element of an AKS Event Hub "records" array or an audit
-// webhook EventList, or the whole record when it is neither.
-func (m *Mapper) Split(rec *normalize.Record, emit func(part string) error) error {
-	text := rec.Text()
-	// The hot path: a single audit event names neither batch member, so it
-	// needs no walk here. (A member spelled with escapes slips past this
-	// test; Map then maps a one-element batch or rejects a larger one with
-	// multiple_records — never a silent loss.)
-	if !strings.Contains(text, `"records"`) && !strings.Contains(text, `"EventList"`) {
-		return emit(text)
-	}
-	root := gjson.Parse(text)
-	if !root.IsObject() {
-		return emit(text)
-	}
+// Split returns the elements of an AKS Event Hub "records" array or an
+// audit webhook EventList. The Normalizer calls it only for a record Map
+// rejected as a batch of several events.
+func (m *Mapper) Split(rec *normalize.Record) ([]string, error) {
+	root := gjson.Parse(rec.Text())
 	var r record
 	r.read(root)
 	arr, name, ok := r.batch()
 	if !ok {
-		return emit(text)
+		return nil, normalize.Reject(reasonNotAudit, "not a batch of audit events")
 	}
-	n := 0
-	var err error
+	var parts []string
 	arr.ForEach(func(_, v gjson.Result) bool {
-		n++
-		err = emit(v.Raw)
-		return err == nil
+		parts = append(parts, v.Raw)
+		return true
 	})
-	if err != nil {
-		return err
+	if len(parts) == 0 {
+		return nil, normalize.Reject(normalize.ReasonMissingField, "%s: empty batch", name)
 	}
-	if n == 0 {
-		return normalize.Reject(normalize.ReasonMissingField, "%s: empty batch", name)
-	}
-	return nil
+	return parts, nil
 }
 
 // Map maps one audit record of any supported shape.
