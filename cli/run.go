@@ -257,13 +257,17 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 }
 
 // waitIdle waits until no consumer in decls has messages pending or
-// unacknowledged, or until deadline. Whatever is left stays in JetStream and
-// is picked up by the next run: nothing is lost, only not yet delivered.
+// unacknowledged, until the count stops falling for stallAfter (messages
+// delivered to an earlier, killed process wait for their ack timeout), or
+// until deadline. Whatever is left stays in JetStream and is picked up by the
+// next run: nothing is lost, only not yet delivered.
 func waitIdle(js jetstream.JetStream, decls []topology.ConsumerDecl, deadline time.Time, logger *slog.Logger) {
+	const stallAfter = 5 * time.Second
+	best, bestAt := uint64(1<<63), time.Now()
 	for {
 		var left uint64
 		for _, d := range decls {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			c, err := js.Consumer(ctx, d.Stream, d.Config.Durable)
 			if err == nil {
 				var info *jetstream.ConsumerInfo
@@ -276,8 +280,11 @@ func waitIdle(js jetstream.JetStream, decls []topology.ConsumerDecl, deadline ti
 		if left == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			logger.Warn("drain timeout: messages left in JetStream for the next run", "messages", left)
+		if left < best {
+			best, bestAt = left, time.Now()
+		}
+		if time.Since(bestAt) > stallAfter || time.Now().After(deadline) {
+			logger.Warn("stopping with messages still in JetStream; the next run delivers them", "messages", left)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crowsnest-siem/crowsnest/collectors/k8saudit"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
 	"github.com/crowsnest-siem/crowsnest/collectors/replay"
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
@@ -30,6 +31,14 @@ type Config struct {
 	Publish publish.Config `yaml:"publish"`
 	// Replay replays the bundled sample (or given files) as live traffic.
 	Replay ReplayConfig `yaml:"replay"`
+	// K8sAuditFile tails Kubernetes audit logs (JSON lines).
+	K8sAuditFile K8sAuditFileConfig `yaml:"k8s_audit_file"`
+}
+
+// K8sAuditFileConfig turns the audit log tail on or off.
+type K8sAuditFileConfig struct {
+	Enabled         bool `yaml:"enabled"`
+	k8saudit.Config `yaml:",inline"`
 }
 
 // ReplayConfig turns the replay source on or off.
@@ -42,9 +51,12 @@ type ReplayConfig struct {
 func NewDefaultConfig() Config {
 	rc := replay.NewDefaultConfig()
 	rc.DataDir = "" // derived from the data dir unless set
+	kc := k8saudit.NewDefaultConfig()
+	kc.DataDir = ""
 	return Config{
-		Publish: publish.NewDefaultConfig(),
-		Replay:  ReplayConfig{Enabled: true, Config: rc},
+		Publish:      publish.NewDefaultConfig(),
+		Replay:       ReplayConfig{Enabled: true, Config: rc},
+		K8sAuditFile: K8sAuditFileConfig{Config: kc},
 	}
 }
 
@@ -52,7 +64,8 @@ func NewDefaultConfig() Config {
 func (c *Config) ApplySourceFlags(k8sAuditFiles []string, k8sAuditWebhook, falcoHTTP string) error {
 	var missing []string
 	if len(k8sAuditFiles) > 0 {
-		missing = append(missing, "--k8s-audit-file")
+		c.K8sAuditFile.Enabled = true
+		c.K8sAuditFile.Paths = k8sAuditFiles
 	}
 	if k8sAuditWebhook != "" {
 		missing = append(missing, "--k8s-audit-webhook")
@@ -81,8 +94,17 @@ func (c Config) Validate() error {
 			errs = append(errs, &config.ValidationError{Path: "replay", Err: err})
 		}
 	}
-	if !c.Replay.Enabled {
-		errs = append(errs, errors.New("no source enabled: enable collectors.replay or give a source"))
+	if c.K8sAuditFile.Enabled {
+		kc := c.K8sAuditFile.Config
+		if kc.DataDir == "" {
+			kc.DataDir = "(data dir)/collectors/k8s_audit_file" // filled in by New
+		}
+		if err := kc.Validate(); err != nil {
+			errs = append(errs, &config.ValidationError{Path: "k8s_audit_file", Err: err})
+		}
+	}
+	if !c.Replay.Enabled && !c.K8sAuditFile.Enabled {
+		errs = append(errs, errors.New("no source enabled: enable collectors.replay or collectors.k8s_audit_file, or give a source flag"))
 	}
 	return errors.Join(errs...)
 }
@@ -138,6 +160,18 @@ func New(nc *nats.Conn, cfg Config, s Settings) (*Agent, error) {
 			return nil, err
 		}
 		a.sources = append(a.sources, namedSource{name: "replay", run: r.Run})
+	}
+	if cfg.K8sAuditFile.Enabled {
+		kc := cfg.K8sAuditFile.Config
+		if kc.DataDir == "" {
+			kc.DataDir = filepath.Join(s.DataDir, "collectors", "k8s_audit_file")
+		}
+		t, err := k8saudit.New(kc, k8saudit.Settings{Publisher: pub, Logger: s.Logger})
+		if err != nil {
+			_ = pub.Close(context.Background())
+			return nil, err
+		}
+		a.sources = append(a.sources, namedSource{name: "k8s_audit_file", run: t.Run})
 	}
 	return a, nil
 }
