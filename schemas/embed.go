@@ -12,6 +12,11 @@ import (
 //go:embed elasticsearch/*.json
 var elasticsearchFiles embed.FS
 
+// The generated ClickHouse DDL, for the same reason.
+//
+//go:embed clickhouse/*.sql
+var clickhouseFiles embed.FS
+
 // ElasticsearchTemplates returns the generated Elasticsearch component
 // template (the mappings) and index template (the data stream, composed of
 // that component) for one document kind, "events" or "alerts", as JSON
@@ -31,4 +36,22 @@ func ElasticsearchTemplates(kind string) (component, index []byte, err error) {
 		return nil, nil, fmt.Errorf("elasticsearch templates: %w", err)
 	}
 	return component, index, nil
+}
+
+// ClickHouseDDL returns the generated CREATE TABLE IF NOT EXISTS statement
+// for one table, "events" or "alerts", as written to schemas/clickhouse/: a
+// header of "--" comment lines, then one statement ending in ";". The table
+// name is unqualified: run it in the database that holds the tables. The
+// slice is a fresh copy.
+func ClickHouseDDL(table string) ([]byte, error) {
+	switch table {
+	case "events", "alerts":
+	default:
+		return nil, fmt.Errorf("clickhouse ddl: unknown table %q (want events or alerts)", table)
+	}
+	ddl, err := clickhouseFiles.ReadFile("clickhouse/" + table + ".sql")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse ddl: %w", err)
+	}
+	return ddl, nil
 }
