@@ -12,10 +12,6 @@ import (
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
-// ReasonMappingFailed marks a mapper error that was not a RejectError (a
-// mapper bug); the record still goes to the dead-letter stream.
-const ReasonMappingFailed Reason = "mapping_failed"
-
 // A Normalizer applies the limits, runs the source's mapper and fills the
 // fields every event carries. It holds no per-record state (only a bounded
 // cache of parsed image references): one Normalizer serves every goroutine;

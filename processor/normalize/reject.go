@@ -20,6 +20,9 @@ const (
 	ReasonMissingField    Reason = "missing_field"
 	ReasonUnknownSource   Reason = "unknown_source"
 	ReasonMultipleRecords Reason = "multiple_records"
+	// ReasonMappingFailed marks a mapper error that was not a RejectError
+	// (a mapper bug); the record still goes to the dead-letter stream.
+	ReasonMappingFailed Reason = "mapping_failed"
 )
 
 // NotSource is the reason for a record that is valid JSON but not what the
