@@ -63,6 +63,7 @@ func deliveries(t *testing.T, m jetstream.Msg) uint64 {
 }
 
 func TestPublishWithMsgIDIsDeduplicated(t *testing.T) {
+	t.Parallel()
 	ctx, _, js, subj := setup(t)
 	first, err := js.Publish(ctx, subj, []byte("rec"), jetstream.WithMsgID("falco-0123"))
 	if err != nil {
@@ -102,6 +103,7 @@ func TestPublishWithMsgIDIsDeduplicated(t *testing.T) {
 }
 
 func TestNakRedeliversWithDeliveryCount(t *testing.T) {
+	t.Parallel()
 	ctx, _, js, subj := setup(t)
 	if _, err := js.Publish(ctx, subj, []byte("rec"), jetstream.WithMsgID("id-1")); err != nil {
 		t.Fatal(err)
@@ -165,6 +167,7 @@ func TestNoAckRedeliversAfterAckWaitThenBackoff(t *testing.T) {
 // (a work queue deletes only on ack/term). So the processor must dead-letter
 // and Term on the last delivery itself.
 func TestMaxDeliverExhausted(t *testing.T) {
+	t.Parallel()
 	ctx, nc, js, subj := setup(t)
 	advisories, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.CROWSNEST_RAW_FALCO.processor")
 	if err != nil {
@@ -235,6 +238,7 @@ func TestMaxDeliverExhausted(t *testing.T) {
 }
 
 func TestTermRemovesFromWorkQueue(t *testing.T) {
+	t.Parallel()
 	ctx, _, js, subj := setup(t)
 	if _, err := js.Publish(ctx, subj, []byte("poison"), jetstream.WithMsgID("id-poison")); err != nil {
 		t.Fatal(err)
@@ -264,6 +268,7 @@ func TestTermRemovesFromWorkQueue(t *testing.T) {
 }
 
 func TestWorkQueueFullPushesBack(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	srv := natstest.Start(t)
 	_, js := natstest.Connect(t, srv)
@@ -303,6 +308,7 @@ func TestWorkQueueFullPushesBack(t *testing.T) {
 }
 
 func TestSinkConsumersReadEventsAndAlerts(t *testing.T) {
+	t.Parallel()
 	ctx, _, js, _ := setup(t)
 	ev, _ := topology.EventSubject(topology.SourceK8sAudit)
 	al, _ := topology.AlertSubject("high")

@@ -56,6 +56,7 @@ func countAPI(t *testing.T, nc *nats.Conn, kinds ...string) func() map[string]in
 }
 
 func TestEnsureCreatesEverythingAndIsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	srv := natstest.Start(t)
 	_, js := natstest.Connect(t, srv)
@@ -104,6 +105,7 @@ func TestEnsureCreatesEverythingAndIsIdempotent(t *testing.T) {
 }
 
 func TestEnsureConcurrentStarts(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	srv := natstest.Start(t)
 	cfg := topology.NewDefaultConfig()
@@ -122,6 +124,7 @@ func TestEnsureConcurrentStarts(t *testing.T) {
 }
 
 func TestEnsureUpdatesOwnedSettingsAndKeepsTheRest(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	srv := natstest.Start(t)
 	_, js := natstest.Connect(t, srv)
@@ -169,6 +172,7 @@ func TestEnsureUpdatesOwnedSettingsAndKeepsTheRest(t *testing.T) {
 }
 
 func TestEnsureRefusesIncompatibleStream(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		existing jetstream.StreamConfig
@@ -241,6 +245,7 @@ func TestEnsureRefusesIncompatibleStream(t *testing.T) {
 }
 
 func TestEnsureExplainsServerRefusals(t *testing.T) {
+	t.Parallel()
 	t.Run("subject overlap names the other stream", func(t *testing.T) {
 		ctx := testContext(t)
 		srv := natstest.Start(t)
