@@ -39,7 +39,8 @@ type Publisher interface {
 
 // Settings is what the caller injects.
 type Settings struct {
-	Logger  *slog.Logger
+	Logger *slog.Logger
+	// Metrics counts what the processor takes in and hands on; nil counts nothing.
 	Metrics *telemetry.Component
 	// Sources limits the raw streams consumed; empty means every source.
 	Sources []string
@@ -105,8 +106,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 // pending is one input whose outputs have not all been acknowledged yet.
 type pending struct {
-	msg  jetstream.Msg
-	acks []jetstream.PubAckFuture
+	msg    jetstream.Msg
+	source string
+	acks   []jetstream.PubAckFuture
 }
 
 func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Consumer) error {
@@ -171,7 +173,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 			}
 			return fmt.Errorf("next message: %w", err)
 		}
-		p.metricReceived()
+		p.set.Metrics.Received(1)
 		rec := recordOf(source, msg)
 		futs, partErrs, pubErr = nil, partErrs[:0], nil
 		err = p.norm.NormalizeEach(&rec, &ev, emit)
@@ -180,8 +182,8 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 			// Outputs already published are dropped as duplicates when the
 			// redelivered input publishes them again.
 			p.log.Warn("publish event", "source", source, "error", pubErr)
-			p.metricError(telemetry.PublishFailed, telemetry.StageSending)
-			_ = msg.NakWithDelay(p.cfg.RetryDelay)
+			p.set.Metrics.Error(telemetry.PublishFailed, telemetry.StageSending)
+			p.retry(ctx, msg, source, pubErr)
 			continue
 		case err != nil: // the record as a whole is rejected
 			p.reject(ctx, msg, source, err, true)
@@ -197,7 +199,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 				continue
 			}
 		}
-		inflight <- pending{msg: msg, acks: futs}
+		inflight <- pending{msg: msg, source: source, acks: futs}
 	}
 }
 
@@ -213,16 +215,30 @@ func (p *Pipeline) ackLoop(inflight <-chan pending) {
 		}
 		if failed != nil {
 			p.log.Warn("event not stored, input will be redelivered", "error", failed)
-			p.metricError(telemetry.PublishFailed, telemetry.StageSending)
-			_ = pd.msg.NakWithDelay(p.cfg.RetryDelay)
+			p.set.Metrics.Error(telemetry.PublishFailed, telemetry.StageSending)
+			p.retry(context.Background(), pd.msg, pd.source, fmt.Errorf("event not stored: %w", failed))
 			continue
 		}
 		if err := pd.msg.Ack(); err != nil {
 			p.log.Warn("ack input", "error", err)
-			p.metricError(telemetry.AckFailed, telemetry.StageSending)
+			p.set.Metrics.Error(telemetry.AckFailed, telemetry.StageSending)
 			continue
 		}
-		p.metricSent(len(pd.acks))
+		p.set.Metrics.Sent(len(pd.acks))
+	}
+}
+
+// retry hands msg back to JetStream for a later delivery, unless this was
+// its last: the raw streams are work queues, so a message past MaxDeliver
+// would sit there unprocessed until it ages out. The last attempt's failure
+// goes to the dead-letter stream instead.
+func (p *Pipeline) retry(ctx context.Context, msg jetstream.Msg, source string, cause error) {
+	if md, err := msg.Metadata(); err == nil && p.set.Consumer.IsLastDelivery(md.NumDelivered) {
+		p.reject(ctx, msg, source, fmt.Errorf("gave up after %d deliveries: %w", md.NumDelivered, cause), true)
+		return
+	}
+	if err := msg.NakWithDelay(p.cfg.RetryDelay); err != nil {
+		p.set.Metrics.Error(telemetry.AckFailed, telemetry.StageSending)
 	}
 }
 
@@ -230,7 +246,7 @@ func (p *Pipeline) ackLoop(inflight <-chan pending) {
 // dead-letter stream cannot take it, the input is left for redelivery rather
 // than lost, and reject reports false.
 func (p *Pipeline) reject(ctx context.Context, msg jetstream.Msg, source string, reason error, terminate bool) bool {
-	p.metricError(telemetry.DecodeFailed, telemetry.StageProcessing)
+	p.set.Metrics.Error(telemetry.DecodeFailed, telemetry.StageProcessing)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.DeadLetterTimeout)
 	defer cancel()
 	rec := deadletter.FromMsg(topology.ProcessorStage, msg, reason)
@@ -241,13 +257,13 @@ func (p *Pipeline) reject(ctx context.Context, msg jetstream.Msg, source string,
 		return false
 	}
 	p.log.Debug("rejected record", "source", source, "subject", msg.Subject(), "reason", reason)
-	p.metricDiscarded()
+	p.set.Metrics.DiscardedUnintentional(1) // dead-lettered: counted, never silent
 	if !terminate {
 		return true
 	}
 	if err := msg.TermWithReason("rejected: dead-lettered"); err != nil {
 		p.log.Warn("terminate rejected input", "error", err)
-		p.metricError(telemetry.AckFailed, telemetry.StageSending)
+		p.set.Metrics.Error(telemetry.AckFailed, telemetry.StageSending)
 	}
 	return true
 }
@@ -274,30 +290,6 @@ func recordOf(source string, msg jetstream.Msg) normalize.Record {
 		}
 	}
 	return rec
-}
-
-func (p *Pipeline) metricReceived() {
-	if p.set.Metrics != nil {
-		p.set.Metrics.Received(1)
-	}
-}
-
-func (p *Pipeline) metricSent(n int) {
-	if p.set.Metrics != nil {
-		p.set.Metrics.Sent(n)
-	}
-}
-
-func (p *Pipeline) metricDiscarded() {
-	if p.set.Metrics != nil {
-		p.set.Metrics.DiscardedIntentional(1)
-	}
-}
-
-func (p *Pipeline) metricError(t telemetry.ErrorType, s telemetry.Stage) {
-	if p.set.Metrics != nil {
-		p.set.Metrics.Error(t, s)
-	}
 }
 
 // Config is what a user writes under `processor:`.
