@@ -6,6 +6,13 @@ import (
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 )
 
+// EventID checks that event is one audit.k8s.io Event (a line of the log
+// backend, an item of the webhook backend's EventList) and returns its
+// message id, msgid.K8sAudit(auditID, stage); or, when it is not one, why
+// (reject). Both the file tail and the webhook use it, so an event has the
+// same id whichever way it arrives.
+func EventID(event []byte) (id, reject string) { return parseLine(event) }
+
 // parseLine checks that line is an audit event and returns its message id,
 // msgid.K8sAudit(auditID, stage); or, when it is not one, why (reject).
 // It reads only the fields that make the identity.
