@@ -176,7 +176,7 @@ func TestRejectsBadBodies(t *testing.T) {
 func TestClientCertificateRequired(t *testing.T) {
 	f := start(t, nil)
 	for name, c := range map[string]*http.Client{
-		"no certificate":     f.pki.Client(t, "", ""),
+		"no certificate":      f.pki.Client(t, "", ""),
 		"another CA's client": f.pki.Client(t, f.pki.OtherClientCert, f.pki.OtherClientKey),
 	} {
 		if code, _, msg := post(t, c, f.rcv.URL(), body(t, "valid.json")); code != 0 {
