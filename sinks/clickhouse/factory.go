@@ -1,0 +1,17 @@
+package clickhouse
+
+import (
+	"context"
+
+	"github.com/crowsnest-siem/crowsnest/sinks/sink"
+)
+
+// Type is the ClickHouse sink's name in config files.
+const Type = "clickhouse"
+
+// NewFactory returns the ClickHouse sink's factory for the registry.
+func NewFactory() sink.Factory {
+	return sink.NewFactory(Type, NewDefaultConfig, func(_ context.Context, cfg Config, set sink.Settings) (sink.Sink, error) {
+		return New(cfg, set)
+	})
+}
