@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 
+	"github.com/crowsnest-siem/crowsnest/sinks/clickhouse"
 	"github.com/crowsnest-siem/crowsnest/sinks/file"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 	"github.com/crowsnest-siem/crowsnest/sinks/terminal"
@@ -23,6 +24,9 @@ type Block[C sink.Config] struct {
 type Config struct {
 	File     Block[file.Config]     `yaml:"file"`
 	Terminal Block[terminal.Config] `yaml:"terminal"`
+
+	// ClickHouse is off until given a server (--clickhouse URL, or url here).
+	ClickHouse Block[clickhouse.Config] `yaml:"clickhouse"`
 }
 
 // NewDefaultConfig enables the file and terminal sinks with their defaults.
@@ -30,6 +34,8 @@ func NewDefaultConfig() Config {
 	return Config{
 		File:     Block[file.Config]{Enabled: true, Runner: sink.NewDefaultRunnerConfig(), Sink: file.NewDefaultConfig()},
 		Terminal: Block[terminal.Config]{Enabled: true, Runner: sink.NewDefaultRunnerConfig(), Sink: terminal.NewDefaultConfig()},
+
+		ClickHouse: Block[clickhouse.Config]{Runner: sink.NewDefaultRunnerConfig(), Sink: clickhouse.NewDefaultConfig()},
 	}
 }
 
@@ -53,6 +59,7 @@ func (c Config) Configured() []Configured {
 	}
 	add(c.File.Enabled, file.Type, c.File.Sink, c.File.Runner)
 	add(c.Terminal.Enabled, terminal.Type, c.Terminal.Sink, c.Terminal.Runner)
+	add(c.ClickHouse.Enabled, clickhouse.Type, c.ClickHouse.Sink, c.ClickHouse.Runner)
 	return out
 }
 

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"github.com/crowsnest-siem/crowsnest/sinks/clickhouse"
 	"github.com/crowsnest-siem/crowsnest/sinks/file"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 	"github.com/crowsnest-siem/crowsnest/sinks/terminal"
@@ -12,6 +13,7 @@ func Factories() []sink.Factory {
 	return []sink.Factory{
 		file.NewFactory(),
 		terminal.NewFactory(),
+		clickhouse.NewFactory(),
 	}
 }
 
