@@ -103,8 +103,8 @@ func TestSigmaHQKubernetesAndLinux(t *testing.T) {
 // TestSigmaHQAllRulesParse: the whole corpus goes through the parser and
 // compiler without a panic, and every failure has a reason.
 func TestSigmaHQAllRulesParse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("whole corpus: skipped in -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("whole corpus: skipped in -short and under -race (the Kubernetes and Linux test covers the engine)")
 	}
 	res := loadCorpus(t, "rules", "rules-emerging-threats", "rules-threat-hunting", "rules-compliance", "rules-placeholder")
 	parseFail := 0

@@ -1,0 +1,298 @@
+package detect
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crowsnest-siem/crowsnest/bus/msgid"
+	"github.com/crowsnest-siem/crowsnest/processor/detect/sigma"
+	"github.com/crowsnest-siem/crowsnest/schemas"
+)
+
+// OCSF Detection Finding: the class every alert belongs to.
+const (
+	ocsfDetectionFinding = 2004
+	ocsfFindings         = 2
+	ocsfActivityCreate   = 1
+)
+
+// Engine runs a rule set on events and raises alerts. One Engine serves
+// every goroutine of a processor: matching shares nothing, and the
+// suppression table is behind a mutex touched only on matches.
+type Engine struct {
+	rules  *Rules
+	window time.Duration
+	max    int
+	now    func() time.Time
+
+	mu       sync.Mutex
+	supp     map[string]*suppression
+	newest   time.Time // latest event time seen by the suppression table
+	counters Counters
+}
+
+// Counters are the engine's running totals, for metrics.
+type Counters struct {
+	Matches    atomic.Int64 // rule matches
+	Alerts     atomic.Int64 // alerts raised
+	Suppressed atomic.Int64 // matches suppressed into an earlier alert
+	Evicted    atomic.Int64 // suppression windows forgotten to stay within bounds
+}
+
+type suppression struct {
+	at      time.Time // event time of the alert that opened the window
+	eventID string    // the event that raised it: its redelivery re-raises it
+	count   int64     // matches suppressed since
+}
+
+// An Option changes what NewEngine builds.
+type Option func(*Engine)
+
+// WithClock sets the clock of the alerts' event.ingested (default time.Now).
+func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// NewEngine builds an engine over rules with cfg's suppression settings.
+func NewEngine(rules *Rules, cfg Config, opts ...Option) *Engine {
+	e := &Engine{
+		rules:  rules,
+		window: cfg.SuppressionWindow,
+		max:    max(cfg.MaxSuppressionEntries, 1),
+		now:    time.Now,
+		supp:   map[string]*suppression{},
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Counters returns the running totals.
+func (e *Engine) Counters() *Counters { return &e.counters }
+
+// Rules returns the engine's rule set.
+func (e *Engine) Rules() *Rules { return e.rules }
+
+// maxMatchesPerEvent bounds the alerts one event can raise.
+const maxMatchesPerEvent = 64
+
+// Process runs every rule that can match ev and calls emit with each alert
+// raised, in rule order. The alert is valid only during the call (it shares
+// slices with ev): encode it there. Process returns the first error of emit.
+func (e *Engine) Process(ev *schemas.Event, emit func(a *schemas.Alert) error) error {
+	var buf [8]*Rule
+	matched := buf[:0]
+	e.rules.set.Match(ev, func(c *sigma.Compiled) {
+		if len(matched) < maxMatchesPerEvent {
+			matched = append(matched, e.rules.byC[c])
+		}
+	})
+	if len(matched) == 0 {
+		return nil
+	}
+	e.counters.Matches.Add(int64(len(matched)))
+	var a schemas.Alert
+	for _, r := range matched {
+		entity := Entity(ev)
+		raise, suppressed := e.suppress(r, entity, ev)
+		if !raise {
+			continue
+		}
+		e.build(&a, r, ev, entity, suppressed)
+		e.counters.Alerts.Add(1)
+		if err := emit(&a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// suppress decides whether a match raises an alert: not when an alert of
+// the same rule and entity was raised less than the window before (event
+// time, either way, so late events are suppressed too). It returns how many
+// matches were suppressed since the previous alert, for the new one.
+func (e *Engine) suppress(r *Rule, entity string, ev *schemas.Event) (raise bool, suppressed int64) {
+	if e.window <= 0 {
+		return true, 0
+	}
+	key := r.ID + "\x00" + entity
+	t := ev.Timestamp
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t.After(e.newest) {
+		e.newest = t
+	}
+	s, ok := e.supp[key]
+	if ok {
+		d := t.Sub(s.at)
+		if d < e.window && d > -e.window {
+			if s.eventID == ev.Event.ID {
+				// The same event again (a redelivery): raise the same
+				// alert, which the alerts stream drops as a duplicate.
+				return true, 0
+			}
+			s.count++
+			e.counters.Suppressed.Add(1)
+			return false, 0
+		}
+		suppressed = s.count
+		s.at, s.eventID, s.count = t, ev.Event.ID, 0
+		return true, suppressed
+	}
+	if len(e.supp) >= e.max {
+		e.evict()
+	}
+	e.supp[key] = &suppression{at: t, eventID: ev.Event.ID}
+	return true, 0
+}
+
+// evict forgets the windows that closed before the newest event; if that
+// is not enough, it forgets a tenth of the table, oldest first.
+func (e *Engine) evict() {
+	for k, s := range e.supp {
+		if e.newest.Sub(s.at) >= e.window {
+			delete(e.supp, k)
+			e.counters.Evicted.Add(1)
+		}
+	}
+	if len(e.supp) < e.max {
+		return
+	}
+	type aged struct {
+		key string
+		at  time.Time
+	}
+	all := make([]aged, 0, len(e.supp))
+	for k, s := range e.supp {
+		all = append(all, aged{k, s.at})
+	}
+	n := max(len(all)/10, 1)
+	// Partial selection of the n oldest: the table is large, so avoid a sort.
+	for i := 0; i < n; i++ {
+		oldest := i
+		for j := i + 1; j < len(all); j++ {
+			if all[j].at.Before(all[oldest].at) {
+				oldest = j
+			}
+		}
+		all[i], all[oldest] = all[oldest], all[i]
+		delete(e.supp, all[i].key)
+		e.counters.Evicted.Add(1)
+	}
+}
+
+// falcoTechnique is how Falco tags ATT&CK techniques (T1059, T1059.004).
+var falcoTechnique = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
+
+// build fills a with the alert of rule r on ev.
+func (e *Engine) build(a *schemas.Alert, r *Rule, ev *schemas.Event, entity string, suppressed int64) {
+	*a = schemas.Alert{}
+	a.SetEvent(ev)
+	rule := r.Compiled.Rule
+	a.Event.ID = AlertID(ev.Event.ID, r.ID)
+	a.Event.Kind = "alert"
+	a.Event.Severity = r.Severity
+	a.Event.RiskScore = r.Severity
+	a.Event.Ingested = e.now()
+	a.Message = rule.Title
+	if ev.Message != "" {
+		a.Message = rule.Title + ": " + ev.Message
+	}
+	a.OCSF = schemas.OCSF{
+		ClassUID:    ocsfDetectionFinding,
+		CategoryUID: ocsfFindings,
+		ActivityID:  ocsfActivityCreate,
+		TypeUID:     ocsfDetectionFinding*100 + ocsfActivityCreate,
+		SeverityID:  r.SeverityID,
+	}
+	a.Rule = schemas.Rule{
+		ID:          r.ID,
+		Name:        rule.Title,
+		Description: rule.Description,
+		Author:      r.Authors,
+		Level:       r.Level,
+		Ruleset:     r.Ruleset,
+	}
+	if len(rule.References) > 0 {
+		a.Rule.Reference = rule.References[0]
+	}
+	a.Threat.Tactic.Name = r.Tactics
+	a.Threat.Technique.ID = r.Techniques
+	if ev.Crowsnest.Source == "falco" {
+		// A Falco alert names its techniques in its own tags.
+		var extra []string
+		for _, t := range ev.Tags {
+			if falcoTechnique.MatchString(t) && !slices.Contains(r.Techniques, t) && !slices.Contains(extra, t) {
+				extra = append(extra, t)
+			}
+		}
+		if len(extra) > 0 {
+			a.Threat.Technique.ID = slices.Concat(r.Techniques, extra)
+		}
+	}
+	if len(r.Tags) > 0 {
+		tags := make([]string, 0, len(ev.Tags)+len(r.Tags))
+		tags = append(tags, ev.Tags...)
+		for _, t := range r.Tags {
+			tags = appendUnique(tags, t)
+		}
+		a.Tags = tags
+	}
+	a.Crowsnest.Alert = schemas.CrowsnestAlert{
+		EventIDs:        []string{ev.Event.ID},
+		Entity:          entity,
+		SuppressedCount: suppressed,
+	}
+}
+
+// AlertID is the id of the alert rule ruleID raised on event eventID: the
+// same event and rule always give the same id, so a reprocessed event
+// raises no second alert downstream.
+func AlertID(eventID, ruleID string) string { return msgid.Derived(eventID, ruleID) }
+
+// Entity is what an alert is about, for suppression and triage: the
+// container (runtime events), the Kubernetes object acted on, the user, or
+// the host, in that order of preference.
+func Entity(ev *schemas.Event) string {
+	switch {
+	case ev.Container.ID != "":
+		id := ev.Container.ID
+		if len(id) > 12 {
+			id = id[:12] // sources give the full or the short form: key on the short one
+		}
+		return "container:" + id
+	case ev.Orchestrator.Resource.Type != "" && ev.Orchestrator.Resource.Name != "":
+		o := &ev.Orchestrator
+		if o.Namespace == "" { // cluster-scoped
+			return "k8s:" + o.Resource.Type + "/" + o.Resource.Name
+		}
+		return "k8s:" + o.Resource.Type + "/" + o.Namespace + "/" + o.Resource.Name
+	case ev.User.Name != "":
+		return "user:" + ev.User.Name
+	case ev.Host.Name != "":
+		return "host:" + ev.Host.Name
+	}
+	return "unknown"
+}
+
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
+
+// levelToken keeps alert subjects valid whatever a rule says.
+func levelToken(level string) string {
+	level = strings.ToLower(level)
+	if _, ok := levels[level]; ok {
+		return level
+	}
+	return "medium"
+}
+
+// Level returns the alert's level as a subject token (informational … critical).
+func Level(a *schemas.Alert) string { return levelToken(a.Rule.Level) }
