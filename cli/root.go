@@ -21,6 +21,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newRunCommand(),
 		newNormalizeCommand(),
+		newDetectCommand(),
+		newRulesCommand(),
 		newConfigCommand(),
 		newVersionCommand(),
 	)

@@ -17,6 +17,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
+	"github.com/crowsnest-siem/crowsnest/processor/detect"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
@@ -296,6 +297,8 @@ func recordOf(source string, msg jetstream.Msg) normalize.Record {
 type Config struct {
 	// Normalize bounds and shapes normalization.
 	Normalize normalize.Config `yaml:"normalize"`
+	// Detect is the detection stage: rules, suppression.
+	Detect detect.Config `yaml:"detect"`
 	// FetchBatch is how many messages each raw stream's pull requests ask for.
 	FetchBatch int `yaml:"fetch_batch"`
 	// MaxInFlight bounds outputs published and not yet acknowledged, per raw stream.
@@ -308,7 +311,7 @@ type Config struct {
 
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
-	return Config{Normalize: normalize.NewDefaultConfig(), FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
+	return Config{Normalize: normalize.NewDefaultConfig(), Detect: detect.NewDefaultConfig(), FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
 }
 
 // Validate reports every invalid field, paths relative to `processor`.
@@ -316,6 +319,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if err := c.Normalize.Validate(); err != nil {
 		errs = append(errs, &config.ValidationError{Path: "normalize", Err: err})
+	}
+	if err := c.Detect.Validate(); err != nil {
+		errs = append(errs, &config.ValidationError{Path: "detect", Err: err})
 	}
 	if c.FetchBatch < 1 || c.FetchBatch > 10000 {
 		errs = append(errs, config.FieldError("fetch_batch", "must be 1..10000, got %d", c.FetchBatch))
