@@ -1,7 +1,8 @@
 // Package pipeline is the processor's delivery loop: a durable pull consumer
 // on every raw stream, normalization, publication of the event to the events
-// stream with Nats-Msg-Id = event.id, and the input's ack only after
-// JetStream acknowledged the output. Rejected records go to the dead-letter
+// stream with Nats-Msg-Id = event.id, detection (processor/detect) with each
+// alert published to the alerts stream under Nats-Msg-Id = the alert id, and
+// the input's ack only after JetStream acknowledged every output. Rejected records go to the dead-letter
 // stream before their input is terminated, so nothing is dropped silently.
 //
 // It must not know about collectors or sinks, and it does no parsing itself:

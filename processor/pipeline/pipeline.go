@@ -33,6 +33,12 @@ type DeadLetterer interface {
 	Publish(ctx context.Context, r deadletter.Record) error
 }
 
+// Detector runs the detection rules on one event and calls emit with each
+// alert, valid only during the call (detect.Engine).
+type Detector interface {
+	Process(ev *schemas.Event, emit func(a *schemas.Alert) error) error
+}
+
 // Publisher is the part of jetstream.JetStream the pipeline publishes with.
 type Publisher interface {
 	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
@@ -47,6 +53,9 @@ type Settings struct {
 	Sources []string
 	// Consumer is the durable consumer configuration (from topology).
 	Consumer topology.ConsumerSettings
+	// Detector replaces the engine New builds from Config.Detect (tests
+	// inject one); nil means build it when detection is enabled.
+	Detector Detector
 }
 
 // Pipeline consumes every raw stream, normalizes, publishes events and acks.
@@ -54,6 +63,7 @@ type Pipeline struct {
 	js   jetstream.JetStream
 	pub  Publisher
 	norm Normalizer
+	det  Detector // nil: detection off
 	dlq  DeadLetterer
 	cfg  Config
 	set  Settings
@@ -71,7 +81,36 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 	if len(set.Sources) == 0 {
 		set.Sources = topology.Sources()
 	}
-	return &Pipeline{js: js, pub: js, norm: norm, dlq: dlq, cfg: cfg, set: set, log: set.Logger.With("component", "processor")}, nil
+	p := &Pipeline{js: js, pub: js, norm: norm, dlq: dlq, cfg: cfg, set: set, log: set.Logger.With("component", "processor")}
+	switch {
+	case set.Detector != nil:
+		p.det = set.Detector
+	case cfg.Detect.Enabled:
+		eng, err := newEngine(cfg.Detect, p.log)
+		if err != nil {
+			return nil, err
+		}
+		p.det = eng
+	}
+	return p, nil
+}
+
+// newEngine loads the configured rules. A rule that cannot load is logged
+// and the others run: one bad file must not turn detection off.
+func newEngine(cfg detect.Config, log *slog.Logger) (*detect.Engine, error) {
+	rules, problems, err := detect.Load(detect.LoadOptions{Placeholders: cfg.Placeholders}, cfg.Sources()...)
+	if err != nil {
+		return nil, fmt.Errorf("processor: load rules: %w", err)
+	}
+	for _, pr := range problems {
+		if pr.Unsupported {
+			log.Warn("rule not loaded: unsupported construct", "ruleset", pr.Ruleset, "file", pr.File, "rule_id", pr.RuleID, "construct", pr.Construct, "error", pr.Err)
+		} else {
+			log.Error("rule not loaded: invalid", "ruleset", pr.Ruleset, "file", pr.File, "rule_id", pr.RuleID, "error", pr.Err)
+		}
+	}
+	log.Info("detection rules loaded", "rules", len(rules.All()), "not_loaded", len(problems))
+	return detect.NewEngine(rules, cfg), nil
 }
 
 // Run consumes until ctx is cancelled, then stops fetching, finishes the
@@ -145,6 +184,24 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		partErrs []error
 		pubErr   error
 	)
+	// publishAlert sends one alert; its id derives from the rule and the
+	// event, so a redelivered input's alert is dropped as a duplicate.
+	publishAlert := func(a *schemas.Alert) error {
+		subj, err := topology.AlertSubject(detect.Level(a))
+		if err != nil {
+			return fmt.Errorf("alert %s: %w", a.Event.ID, err)
+		}
+		buf = a.AppendJSON(buf[:0])
+		out := &nats.Msg{Subject: subj, Data: append([]byte(nil), buf...), Header: nats.Header{}}
+		out.Header.Set(headers.MsgID, a.Event.ID)
+		out.Header.Set(headers.Source, source)
+		fut, err := p.pub.PublishMsgAsync(out)
+		if err != nil {
+			return fmt.Errorf("publish alert %s: %w", a.Event.ID, err)
+		}
+		futs = append(futs, fut)
+		return nil
+	}
 	emit := func(ev *schemas.Event, err error) error {
 		if err != nil {
 			partErrs = append(partErrs, err)
@@ -164,6 +221,14 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 			return pubErr // stop: the whole input is redelivered
 		}
 		futs = append(futs, fut)
+		if p.det != nil {
+			// Alerts join the input's outputs: it is acked only once the
+			// event and every alert it raised are stored.
+			if err := p.det.Process(ev, publishAlert); err != nil {
+				pubErr = err
+				return pubErr
+			}
+		}
 		return nil
 	}
 	for {
