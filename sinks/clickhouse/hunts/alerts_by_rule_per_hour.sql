@@ -1,0 +1,18 @@
+-- title: Alerts by rule per hour
+-- description: How many alerts each rule raised in each hour of the window, with how many distinct entities (pods, users) they concern and in which namespaces: the shape of an incident, and the rules that are noise.
+-- schema: 1.0.0
+-- param from: start of the window, inclusive (UTC)
+-- param to: end of the window, exclusive (UTC)
+SELECT
+    toStartOfHour(timestamp) AS hour,
+    rule_id,
+    rule_name,
+    rule_level,
+    uniqExact(event_id) AS alerts,
+    uniqExact(crowsnest_alert_entity) AS entities,
+    arraySort(groupUniqArray(orchestrator_namespace)) AS namespaces
+FROM alerts
+WHERE timestamp >= {from:DateTime64(3, 'UTC')}
+  AND timestamp < {to:DateTime64(3, 'UTC')}
+GROUP BY hour, rule_id, rule_name, rule_level
+ORDER BY hour, alerts DESC, rule_id
