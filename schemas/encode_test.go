@@ -175,3 +175,21 @@ func BenchmarkEventEncodingJSON(b *testing.B) {
 		}
 	}
 }
+
+func TestAppendTimeMatchesLayout(t *testing.T) {
+	for _, tc := range []time.Time{
+		time.Date(2026, 11, 26, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 1, 2, 3, 4_000_000, time.FixedZone("x", -7*3600)),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(1_700_000_000, 123_456_789),
+	} {
+		ev := schemas.Event{Timestamp: tc}
+		got := string(ev.AppendJSON(nil))
+		want := `{"@timestamp":"` + tc.UTC().Format(schemas.TimeLayout) + `"`
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("%v: got %s, want prefix %s", tc, got, want)
+		}
+	}
+}
