@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -217,8 +219,11 @@ type tableWriter struct {
 	b      *rowBuilder
 
 	mu     sync.Mutex
-	recIdx []int    // the batch index of each row
-	msgIDs []string // the message id of each row
+	parts  []*rowBuilder // per conversion worker
+	idx    []int         // the batch index of each record of w's stream
+	errs   []error       // the conversion error of each of them
+	recIdx []int         // the batch index of each row
+	msgIDs []string      // the message id of each row
 	keep   []bool
 }
 
@@ -232,7 +237,7 @@ func newTableWriter(s *Sink, k sink.Kind, fields []schemas.FieldInfo) (*tableWri
 	names := make([]string, len(m.columns))
 	for i, c := range m.columns {
 		names[i] = c.Name
-		w.cols = append(w.cols, clickhouse.ColumnNameAndType{Name: c.Name, Type: c.Type})
+		w.cols = append(w.cols, clickhouse.ColumnNameAndType{Name: c.Name, Type: wireType(c.Type)})
 	}
 	w.insert = "INSERT INTO " + w.table + " (" + strings.Join(names, ", ") + ")"
 	w.exists = "SELECT event_id FROM " + w.table +
@@ -240,32 +245,42 @@ func newTableWriter(s *Sink, k sink.Kind, fields []schemas.FieldInfo) (*tableWri
 	return w, nil
 }
 
+// wireType is the type a column is sent as over HTTP, where the client
+// declares the block's types itself: LowCardinality(String) travels as
+// String, which the server turns into LowCardinality on insert (as it does
+// for any client that does not speak LowCardinality). clickhouse-go builds
+// a LowCardinality dictionary through reflection and an interface per
+// value; a String column is appended as a plain copy, half the client's
+// cost of a batch. Over the native protocol the server's header decides and
+// this is not used.
+func wireType(t string) string { return strings.ReplaceAll(t, "LowCardinality(String)", "String") }
+
 // write inserts the batch's records of w's stream, recording in be the ones
 // that failed for good; a returned error fails every record.
 func (w *tableWriter) write(ctx context.Context, batch []sink.Record, be *sink.BatchError) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.b.Reset()
+	w.convert(batch)
 	w.recIdx, w.msgIDs = w.recIdx[:0], w.msgIDs[:0]
 	redelivered := false
-	for i := range batch {
+	row := 0
+	for j, i := range w.idx {
 		r := &batch[i]
-		if r.Kind != w.kind {
-			continue
-		}
-		if err := w.b.Add(r.Data); err != nil {
+		if err := w.errs[j]; err != nil {
 			be.Failed(i, sink.Permanent(fmt.Errorf("%s record %s: %w", w.table, r.ID, err)))
 			continue
 		}
 		id := r.ID
 		if id == "" {
-			id = w.b.ID(w.b.Rows() - 1)
+			id = w.b.ID(row)
 		}
 		w.recIdx = append(w.recIdx, i)
 		w.msgIDs = append(w.msgIDs, id)
 		redelivered = redelivered || r.Delivered > 1
+		row++
 	}
 	defer clear(w.msgIDs) // no reference to the message buffers past the call
+	defer clear(w.errs)
 	if w.b.Rows() > 0 && redelivered {
 		if err := w.skipStored(ctx, batch); err != nil {
 			return err
@@ -275,6 +290,55 @@ func (w *tableWriter) write(ctx context.Context, batch []sink.Record, be *sink.B
 		return nil
 	}
 	return w.insertRange(ctx, 0, w.b.Rows(), be)
+}
+
+// Conversion runs on up to maxConvertWorkers goroutines, each taking a
+// contiguous share of at least minPerWorker records: converting is most of
+// the client's work on a batch, and the server waits for it.
+const (
+	maxConvertWorkers = 4
+	minPerWorker      = 128
+)
+
+// convert turns the batch's records of w's stream into w.b's rows, in
+// order, and sets w.errs[j] for the j-th such record that cannot be
+// converted (w.idx[j] is its batch index).
+func (w *tableWriter) convert(batch []sink.Record) {
+	w.idx = w.idx[:0]
+	for i := range batch {
+		if batch[i].Kind == w.kind {
+			w.idx = append(w.idx, i)
+		}
+	}
+	n := len(w.idx)
+	w.errs = slices.Grow(w.errs[:0], n)[:n]
+	w.b.Reset()
+	workers := min(runtime.GOMAXPROCS(0), maxConvertWorkers, n/minPerWorker)
+	if workers <= 1 {
+		for j, i := range w.idx {
+			w.errs[j] = w.b.Add(batch[i].Data)
+		}
+		return
+	}
+	for len(w.parts) < workers {
+		w.parts = append(w.parts, newRowBuilder(w.b.m))
+	}
+	share := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for p := range workers {
+		lo, hi := p*share, min(n, (p+1)*share)
+		part := w.parts[p]
+		part.Reset()
+		wg.Go(func() {
+			for j := lo; j < hi; j++ {
+				w.errs[j] = part.Add(batch[w.idx[j]].Data)
+			}
+		})
+	}
+	wg.Wait()
+	for p := range workers {
+		w.b.AppendFrom(w.parts[p])
+	}
 }
 
 // skipStored drops the redelivered rows the table already holds: a crash
@@ -386,6 +450,17 @@ func (w *tableWriter) send(ctx context.Context, lo, hi int) error {
 		return w.classify(fmt.Errorf("prepare insert into %s: %w", w.table, err))
 	}
 	defer abortBatch(batch, w.s.log)
+	if err := w.appendColumns(batch, lo, hi); err != nil {
+		return err
+	}
+	if err := batch.Send(); err != nil {
+		return w.classify(fmt.Errorf("insert %d rows into %s: %w", hi-lo, w.table, err))
+	}
+	return nil
+}
+
+// appendColumns appends rows [lo, hi) to batch, column by column.
+func (w *tableWriter) appendColumns(batch driver.Batch, lo, hi int) error {
 	for i := range w.b.cols {
 		col := &w.b.cols[i]
 		bc := batch.Column(i)
@@ -400,9 +475,6 @@ func (w *tableWriter) send(ctx context.Context, lo, hi int) error {
 		if err := bc.Append(col.slice(lo, hi)); err != nil {
 			return &dataError{fmt.Errorf("append column %s: %w", w.cols[i].Name, err)}
 		}
-	}
-	if err := batch.Send(); err != nil {
-		return w.classify(fmt.Errorf("insert %d rows into %s: %w", hi-lo, w.table, err))
 	}
 	return nil
 }

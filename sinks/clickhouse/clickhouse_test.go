@@ -1,6 +1,7 @@
 package clickhouse_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -216,4 +217,45 @@ func TestExactlyOnce(t *testing.T) {
 			t.Fatalf("count() FINAL = %d, want 30", n)
 		}
 	})
+}
+
+// A batch large enough to be converted in parallel: rows stay in order,
+// each rejected record is reported at its own index, the rest is stored.
+func TestLargeBatchWithRejects(t *testing.T) {
+	cfg := chtest.Config(t)
+	s := newSink(t, cfg)
+	ctx := testCtx(t)
+	batch := events("large", 1000, 1)
+	for i := range batch {
+		// message = id, so a row whose columns came from two documents shows.
+		batch[i].Data = bytes.Replace(batch[i].Data, []byte(`"message":"get secrets/db-password in namespace payments"`),
+			[]byte(`"message":"`+batch[i].ID+`"`), 1)
+	}
+	bad := map[int]bool{0: true, 257: true, 500: true, 999: true}
+	for i := range bad {
+		batch[i].Data = []byte(`{"event":{"id":"broken"}}`)
+	}
+	err := s.WriteBatch(ctx, batch)
+	var be *sink.BatchError
+	if !errors.As(err, &be) || be.Len() != len(bad) {
+		t.Fatalf("WriteBatch = %v, want a BatchError naming %d records", err, len(bad))
+	}
+	for _, it := range be.Items() {
+		if !bad[it.Index] || !sink.IsPermanent(it.Err) {
+			t.Errorf("record %d failed with %v", it.Index, it.Err)
+		}
+	}
+	conn := chtest.Conn(t, cfg)
+	if n := count(t, conn, "SELECT count() FROM events"); n != 996 {
+		t.Fatalf("%d rows, want 996", n)
+	}
+	// Every stored row is the document of its id (no column shifted).
+	if n := count(t, conn, "SELECT count() FROM events WHERE message != event_id OR NOT startsWith(event_id, 'large-')"); n != 0 {
+		t.Fatalf("%d rows mix documents", n)
+	}
+	for _, id := range []string{"large-1", "large-256", "large-258", "large-998"} {
+		if row := readRow(t, conn, "events", id); row["event_id"] != id {
+			t.Errorf("row %s: event_id %v", id, row["event_id"])
+		}
+	}
 }

@@ -16,19 +16,19 @@ import (
 type convKind uint8
 
 const (
-	convString      convKind = iota + 1 // keyword, text → String
-	convStrings                         // keyword[], text[] → Array(String)
-	convIP                              // ip → IPv6
-	convIPs                             // ip[] → Array(IPv6)
-	convInt32                           // integer → Int32
-	convInt64                           // long → Int64
-	convNullInt32                       // nullable integer → Nullable(Int32)
-	convNullInt64                       // nullable long → Nullable(Int64)
-	convBool                            // boolean → Bool
-	convNullBool                        // nullable boolean → Nullable(Bool)
-	convTime                            // date → DateTime64(3, 'UTC')
-	convMap                             // flattened → Map(LowCardinality(String), String)
-	convJSON                            // json → String holding the raw JSON value
+	convString    convKind = iota + 1 // keyword, text → String
+	convStrings                       // keyword[], text[] → Array(String)
+	convIP                            // ip → IPv6
+	convIPs                           // ip[] → Array(IPv6)
+	convInt32                         // integer → Int32
+	convInt64                         // long → Int64
+	convNullInt32                     // nullable integer → Nullable(Int32)
+	convNullInt64                     // nullable long → Nullable(Int64)
+	convBool                          // boolean → Bool
+	convNullBool                      // nullable boolean → Nullable(Bool)
+	convTime                          // date → DateTime64(3, 'UTC')
+	convMap                           // flattened → Map(LowCardinality(String), String)
+	convJSON                          // json → String holding the raw JSON value
 )
 
 // kindOf maps a registry field onto its conversion.
@@ -345,6 +345,36 @@ func (c *colBuf) appendValue(v gjson.Result) error {
 	return nil
 }
 
+// appendFrom appends every row of o, a column of the same kind.
+func (c *colBuf) appendFrom(o *colBuf) {
+	switch c.kind {
+	case convString, convJSON:
+		c.strs = append(c.strs, o.strs...)
+	case convStrings:
+		c.strss = append(c.strss, o.strss...)
+	case convIP:
+		c.ips = append(c.ips, o.ips...)
+	case convIPs:
+		c.ipss = append(c.ipss, o.ipss...)
+	case convInt32:
+		c.i32 = append(c.i32, o.i32...)
+	case convInt64:
+		c.i64 = append(c.i64, o.i64...)
+	case convNullInt32:
+		c.ni32 = append(c.ni32, o.ni32...)
+	case convNullInt64:
+		c.ni64 = append(c.ni64, o.ni64...)
+	case convBool:
+		c.bools = append(c.bools, o.bools...)
+	case convNullBool:
+		c.nbools = append(c.nbools, o.nbools...)
+	case convTime:
+		c.times = append(c.times, o.times...)
+	case convMap:
+		c.maps = append(c.maps, o.maps...)
+	}
+}
+
 // truncate drops every row from n on.
 func (c *colBuf) truncate(n int) {
 	switch c.kind {
@@ -550,6 +580,15 @@ func (b *rowBuilder) ID(i int) string { return b.cols[b.m.idCol].strs[i] }
 
 // Time returns the @timestamp of row i.
 func (b *rowBuilder) Time(i int) time.Time { return b.cols[b.m.tsCol].times[i] }
+
+// AppendFrom appends the rows of o, a builder of the same table. Values
+// that point into o's arenas stay valid until o is Reset.
+func (b *rowBuilder) AppendFrom(o *rowBuilder) {
+	for i := range b.cols {
+		b.cols[i].appendFrom(&o.cols[i])
+	}
+	b.rows += o.rows
+}
 
 // Keep compacts the rows to those whose keep entry is true.
 func (b *rowBuilder) Keep(keep []bool) {
