@@ -107,3 +107,37 @@ func TestRulesLint(t *testing.T) {
 		t.Fatalf("invalid rule: exit %d\n%s", code, out)
 	}
 }
+
+// TestDetectMergedInputsCorrelate: --input merges sources by event time, so
+// the audit × runtime correlations of the sample's story fire.
+func TestDetectMergedInputsCorrelate(t *testing.T) {
+	out, errOut, code := execute(t, "", "detect",
+		"--input", "k8s_audit="+samples+"k8s_audit.jsonl",
+		"--input", "tetragon="+samples+"tetragon.jsonl",
+		"--input", "falco="+samples+"falco.jsonl")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var correlations []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var a struct {
+			Rule      struct{ Name string } `json:"rule"`
+			Crowsnest struct {
+				Alert struct{ Correlation string } `json:"alert"`
+			} `json:"crowsnest"`
+		}
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Crowsnest.Alert.Correlation != "" {
+			correlations = append(correlations, a.Rule.Name)
+		}
+	}
+	want := "Exec into a pod followed by an outbound connection from it|Burst of forbidden Kubernetes API requests from one user|New privileged pod followed by an exec into it"
+	if strings.Join(correlations, "|") != want {
+		t.Fatalf("correlation alerts %q", correlations)
+	}
+	if _, errOut, code := execute(t, "", "detect", "--source", "k8s_audit", "--input", "falco=x"); code != 2 {
+		t.Fatalf("--source with --input: exit %d %s", code, errOut)
+	}
+}

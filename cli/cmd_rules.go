@@ -59,8 +59,11 @@ func newRulesLintCommand() *cobra.Command {
 			}
 			var lines []line
 			for _, r := range rules.All() {
-				c := r.Compiled.Rule
+				c := r.Sigma
 				lines = append(lines, line{r.Ruleset, r.File, c.Line, fmt.Sprintf("ok           %s  %s  %s", r.File, r.ID, c.Title)})
+				if r.Compiled == nil {
+					continue
+				}
 				for _, w := range r.Compiled.Warnings {
 					lines = append(lines, line{r.Ruleset, r.File, c.Line, fmt.Sprintf("warning      %s  %s  %s", r.File, r.ID, w)})
 				}

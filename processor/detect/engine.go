@@ -35,6 +35,7 @@ type Engine struct {
 	supp     map[string]*suppression
 	newest   time.Time // latest event time seen by the suppression table
 	counters Counters
+	corr     []*corrState // one per correlation of rules, same order
 }
 
 // Counters are the engine's running totals, for metrics.
@@ -43,11 +44,12 @@ type Counters struct {
 	Alerts     atomic.Int64 // alerts raised
 	Suppressed atomic.Int64 // matches suppressed into an earlier alert
 	Evicted    atomic.Int64 // suppression windows forgotten to stay within bounds
+	Correlated atomic.Int64 // correlation alerts raised (also counted in Alerts)
 }
 
 type suppression struct {
 	at      time.Time // event time of the alert that opened the window
-	eventID string    // the event that raised it: its redelivery re-raises it
+	eventID string    // what raised it (event id, or correlation alert id): its redelivery re-raises it
 	count   int64     // matches suppressed since
 }
 
@@ -66,10 +68,25 @@ func NewEngine(rules *Rules, cfg Config, opts ...Option) *Engine {
 		now:    time.Now,
 		supp:   map[string]*suppression{},
 	}
+	for range rules.correlations {
+		e.corr = append(e.corr, &corrState{groups: map[string]*corrGroup{}})
+	}
 	for _, o := range opts {
 		o(e)
 	}
 	return e
+}
+
+// CorrelationEvictions is how many open correlation windows were forgotten
+// to stay within bounds.
+func (e *Engine) CorrelationEvictions() int64 {
+	var n int64
+	for _, st := range e.corr {
+		st.mu.Lock()
+		n += st.evicted
+		st.mu.Unlock()
+	}
+	return n
 }
 
 // Counters returns the running totals.
@@ -98,15 +115,36 @@ func (e *Engine) Process(ev *schemas.Event, emit func(a *schemas.Alert) error) e
 	e.counters.Matches.Add(int64(len(matched)))
 	var a schemas.Alert
 	for _, r := range matched {
-		entity := Entity(ev)
-		raise, suppressed := e.suppress(r, entity, ev)
-		if !raise {
-			continue
+		if r.Standalone {
+			entity := Entity(ev)
+			if raise, suppressed := e.suppress(r, entity, ev.Event.ID, ev.Timestamp); raise {
+				e.build(&a, r, ev, entity, suppressed)
+				e.counters.Alerts.Add(1)
+				if err := emit(&a); err != nil {
+					return err
+				}
+			}
 		}
-		e.build(&a, r, ev, entity, suppressed)
-		e.counters.Alerts.Add(1)
-		if err := emit(&a); err != nil {
-			return err
+		for _, ref := range r.corrRefs {
+			c := e.rules.correlations[ref.corr]
+			fire, ok := c.observe(e.corr[ref.corr], ref.base, ev)
+			if !ok {
+				continue
+			}
+			id := correlationAlertID(c.rule.ID, fire.eventIDs)
+			raise, suppressed := e.suppress(c.rule, fire.entity, id, ev.Timestamp)
+			if !raise {
+				continue
+			}
+			e.build(&a, c.rule, ev, fire.entity, suppressed)
+			a.Event.ID = id
+			a.Crowsnest.Alert.EventIDs = fire.eventIDs
+			a.Crowsnest.Alert.Correlation = c.typ
+			e.counters.Alerts.Add(1)
+			e.counters.Correlated.Add(1)
+			if err := emit(&a); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -116,12 +154,11 @@ func (e *Engine) Process(ev *schemas.Event, emit func(a *schemas.Alert) error) e
 // the same rule and entity was raised less than the window before (event
 // time, either way, so late events are suppressed too). It returns how many
 // matches were suppressed since the previous alert, for the new one.
-func (e *Engine) suppress(r *Rule, entity string, ev *schemas.Event) (raise bool, suppressed int64) {
+func (e *Engine) suppress(r *Rule, entity, identity string, t time.Time) (raise bool, suppressed int64) {
 	if e.window <= 0 {
 		return true, 0
 	}
 	key := r.ID + "\x00" + entity
-	t := ev.Timestamp
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if t.After(e.newest) {
@@ -131,7 +168,7 @@ func (e *Engine) suppress(r *Rule, entity string, ev *schemas.Event) (raise bool
 	if ok {
 		d := t.Sub(s.at)
 		if d < e.window && d > -e.window {
-			if s.eventID == ev.Event.ID {
+			if s.eventID == identity {
 				// The same event again (a redelivery): raise the same
 				// alert, which the alerts stream drops as a duplicate.
 				return true, 0
@@ -141,13 +178,13 @@ func (e *Engine) suppress(r *Rule, entity string, ev *schemas.Event) (raise bool
 			return false, 0
 		}
 		suppressed = s.count
-		s.at, s.eventID, s.count = t, ev.Event.ID, 0
+		s.at, s.eventID, s.count = t, identity, 0
 		return true, suppressed
 	}
 	if len(e.supp) >= e.max {
 		e.evict()
 	}
-	e.supp[key] = &suppression{at: t, eventID: ev.Event.ID}
+	e.supp[key] = &suppression{at: t, eventID: identity}
 	return true, 0
 }
 
@@ -193,7 +230,7 @@ var falcoTechnique = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
 func (e *Engine) build(a *schemas.Alert, r *Rule, ev *schemas.Event, entity string, suppressed int64) {
 	*a = schemas.Alert{}
 	a.SetEvent(ev)
-	rule := r.Compiled.Rule
+	rule := r.Sigma
 	a.Event.ID = AlertID(ev.Event.ID, r.ID)
 	a.Event.Kind = "alert"
 	a.Event.Severity = r.Severity

@@ -32,13 +32,17 @@ detection:
   condition: s
 `
 
-func loadFS(t *testing.T, files map[string]string) *Rules {
-	t.Helper()
+func mapFS(files map[string]string) fstest.MapFS {
 	fsys := fstest.MapFS{}
 	for name, body := range files {
 		fsys[name] = &fstest.MapFile{Data: []byte(body)}
 	}
-	rules, problems, err := Load(LoadOptions{}, Source{Ruleset: "test", FS: fsys})
+	return fsys
+}
+
+func loadFS(t *testing.T, files map[string]string) *Rules {
+	t.Helper()
+	rules, problems, err := Load(LoadOptions{}, Source{Ruleset: "test", FS: mapFS(files)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,20 +274,24 @@ func TestSampleAlertsGolden(t *testing.T) {
 	}
 	eng := NewEngine(rules, NewDefaultConfig(), WithClock(epoch))
 	var out bytes.Buffer
+	var inputs []Input
 	for _, src := range []string{"k8s_audit", "falco", "tetragon"} {
 		data, err := os.ReadFile(filepath.Join("../../collectors/replay/samples", src+".jsonl"))
 		if err != nil {
 			t.Skipf("bundled sample not readable: %v", err)
 		}
-		res, err := Lines(context.Background(), bytes.NewReader(data), norm, src, eng, &out, func(line int, err error) {
-			t.Errorf("%s:%d: %v", src, line, err)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Alerts == 0 {
-			t.Errorf("%s: no alert on the bundled sample", src)
-		}
+		inputs = append(inputs, Input{Source: src, Name: src, R: bytes.NewReader(data)})
+	}
+	// All sources merged by event time, as `crowsnest detect --input` does,
+	// so the cross-source correlations fire.
+	res, err := MergeLines(context.Background(), inputs, norm, eng, &out, func(name string, line int, err error) {
+		t.Errorf("%s:%d: %v", name, line, err)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Alerts == 0 || eng.Counters().Correlated.Load() != 3 {
+		t.Errorf("%d alerts, %d from correlations; want the three correlations of the story", res.Alerts, eng.Counters().Correlated.Load())
 	}
 	golden := "testdata/sample_alerts.golden.jsonl"
 	if *update {
@@ -297,6 +305,18 @@ func TestSampleAlertsGolden(t *testing.T) {
 		t.Fatalf("%v (run with -update)", err)
 	}
 	if !bytes.Equal(want, out.Bytes()) {
-		t.Errorf("alerts differ from %s (run with -update if intended):\n%s", golden, out.String())
+		got, exp := bytes.Split(out.Bytes(), []byte("\n")), bytes.Split(want, []byte("\n"))
+		for i := range max(len(got), len(exp)) {
+			var g, w []byte
+			if i < len(got) {
+				g = got[i]
+			}
+			if i < len(exp) {
+				w = exp[i]
+			}
+			if !bytes.Equal(g, w) {
+				t.Fatalf("alerts differ from %s at line %d (run with -update if intended):\ngot  %.400s\nwant %.400s", golden, i+1, g, w)
+			}
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"time"
 
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/schemas"
@@ -81,6 +83,109 @@ func Lines(ctx context.Context, r io.Reader, norm *normalize.Normalizer, source 
 	}
 	if err := sc.Err(); err != nil {
 		return res, errors.Join(fmt.Errorf("read: %w", err), bw.Flush())
+	}
+	if err := bw.Flush(); err != nil {
+		return res, fmt.Errorf("write: %w", err)
+	}
+	return res, nil
+}
+
+// Input is one file of raw records of one source.
+type Input struct {
+	Source string
+	Name   string
+	R      io.Reader
+}
+
+// maxMergedRecords bounds what MergeLines holds in memory.
+const maxMergedRecords = 1_000_000
+
+// MergeLines is Lines over several inputs of different sources: it reads
+// them all, orders the records by event time (stable, so equal times keep
+// input order) and then normalizes and runs the engine, so correlations
+// across sources (an exec in the audit log, a connection seen by Tetragon)
+// see the events as they happened. It holds every record in memory, at
+// most 1 000 000. onError gets the input's name and the line.
+func MergeLines(ctx context.Context, inputs []Input, norm *normalize.Normalizer, eng *Engine, w io.Writer, onError func(name string, line int, err error)) (LinesResult, error) {
+	var res LinesResult
+	if onError == nil {
+		onError = func(string, int, error) {}
+	}
+	type record struct {
+		at     time.Time
+		source string
+		data   []byte
+	}
+	var records []record
+	var ev schemas.Event
+	for _, in := range inputs {
+		sc := bufio.NewScanner(in.R)
+		sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+		for line := 1; sc.Scan(); line++ {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			data := bytes.TrimSpace(sc.Bytes())
+			if len(data) == 0 {
+				continue
+			}
+			res.Records++
+			if len(records) >= maxMergedRecords {
+				return res, fmt.Errorf("more than %d records to merge: run the inputs separately", maxMergedRecords)
+			}
+			// A first pass finds the record's event time and reports
+			// rejections; the record is normalized again in time order.
+			r := record{source: in.Source, data: bytes.Clone(data)}
+			ok := false
+			rec := normalize.Record{Source: in.Source, Data: r.data}
+			err := norm.NormalizeEach(&rec, &ev, func(e *schemas.Event, err error) error {
+				if err != nil {
+					res.Rejected++
+					onError(in.Name, line, err)
+					return nil
+				}
+				if !ok || e.Timestamp.Before(r.at) {
+					r.at = e.Timestamp
+				}
+				ok = true
+				return nil
+			})
+			if err != nil {
+				res.Rejected++
+				onError(in.Name, line, err)
+			}
+			if ok {
+				records = append(records, r)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return res, fmt.Errorf("read %s: %w", in.Name, err)
+		}
+	}
+	slices.SortStableFunc(records, func(a, b record) int { return a.at.Compare(b.at) })
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var out []byte
+	emit := func(a *schemas.Alert) error {
+		res.Alerts++
+		out = append(a.AppendJSON(out[:0]), '\n')
+		if _, err := bw.Write(out); err != nil {
+			return fmt.Errorf("write alert: %w", err)
+		}
+		return nil
+	}
+	for _, r := range records {
+		rec := normalize.Record{Source: r.source, Data: r.data}
+		err := norm.NormalizeEach(&rec, &ev, func(e *schemas.Event, err error) error {
+			if err != nil {
+				return nil // reported in the first pass
+			}
+			res.Events++
+			return eng.Process(e, emit)
+		})
+		var re *normalize.RejectError
+		if err != nil && !errors.As(err, &re) {
+			return res, err
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return res, fmt.Errorf("write: %w", err)

@@ -18,9 +18,18 @@ import (
 // RulesetBuiltin names the built-in pack in rule.ruleset.
 const RulesetBuiltin = "builtin"
 
-// A Rule is a loaded, compiled rule and what its alerts carry.
+// A Rule is a loaded rule — a compiled detection rule, or a correlation —
+// and what its alerts carry.
 type Rule struct {
+	// Sigma is the rule as written.
+	Sigma *sigma.Rule
+	// Compiled is the detection; nil for a correlation.
 	Compiled *sigma.Compiled
+	// Correlation is set for a correlation rule.
+	Correlation *Correlation
+	// Standalone: the rule raises alerts of its own. A detection rule does
+	// unless every correlation referring to it sets generate: false.
+	Standalone bool
 	// ID is the Sigma id, or "title-<hash>" for a rule without one.
 	ID         string
 	Ruleset    string
@@ -32,6 +41,14 @@ type Rule struct {
 	Techniques []string
 	Tactics    []string
 	Tags       []string
+
+	// corrRefs are the correlations this detection rule feeds.
+	corrRefs []corrRef
+}
+
+type corrRef struct {
+	corr int // index in Rules.correlations
+	base int // index of the rule among the correlation's bases
 }
 
 // Problem is a rule that did not load: invalid, or using a construct
@@ -60,12 +77,13 @@ func (p Problem) Error() string {
 
 // Rules is a loaded rule set, immutable once built.
 type Rules struct {
-	set   *sigma.Set
-	rules []*Rule
-	byC   map[*sigma.Compiled]*Rule
+	set          *sigma.Set
+	rules        []*Rule
+	byC          map[*sigma.Compiled]*Rule
+	correlations []*Correlation
 }
 
-// All returns every loaded rule in load order.
+// All returns every loaded rule in load order, correlations included.
 func (r *Rules) All() []*Rule { return r.rules }
 
 // Source is one place rules come from: a file system and its ruleset name.
@@ -96,12 +114,20 @@ func (c *Config) Sources() []Source {
 type LoadOptions struct {
 	Mapping      *sigma.Mapping // nil: the default mapping
 	Placeholders map[string][]string
+	// MaxGroups bounds the open windows of each correlation (0: 10 000).
+	MaxGroups int
+}
+
+type pendingCorrelation struct {
+	rule          *sigma.Rule
+	ruleset, file string
 }
 
 // Load reads and compiles every rule file (*.yml, *.yaml) of the sources.
 // A rule that cannot load is a Problem, and the others still load; the
 // error is for what makes loading impossible (an unreadable directory, a
-// duplicate rule id). Correlation rules are reported as unsupported for now.
+// duplicate rule id). Correlation rules are resolved after every source is
+// read, so they may refer to rules of any file by name or id.
 func Load(opts LoadOptions, sources ...Source) (*Rules, []Problem, error) {
 	m := opts.Mapping
 	if m == nil {
@@ -112,6 +138,7 @@ func Load(opts LoadOptions, sources ...Source) (*Rules, []Problem, error) {
 	}
 	var compiled []*sigma.Compiled
 	var problems []Problem
+	var pending []pendingCorrelation
 	out := &Rules{byC: map[*sigma.Compiled]*Rule{}}
 	ids := map[string]string{}
 	for _, src := range sources {
@@ -146,12 +173,17 @@ func Load(opts LoadOptions, sources ...Source) (*Rules, []Problem, error) {
 				continue
 			}
 			for _, r := range parsed {
+				if r.Correlation != nil {
+					pending = append(pending, pendingCorrelation{r, src.Ruleset, f})
+					continue
+				}
 				c, err := sigma.Compile(r, sigma.Options{Mapping: m, Placeholders: opts.Placeholders})
 				if err != nil {
 					problems = append(problems, problem(src.Ruleset, f, r, err))
 					continue
 				}
-				rule := newRule(c, src.Ruleset, f)
+				rule := newRule(r, src.Ruleset, f)
+				rule.Compiled, rule.Standalone = c, true
 				if prev, dup := ids[rule.ID]; dup {
 					return nil, nil, fmt.Errorf("rule id %s in %s/%s is also in %s", rule.ID, src.Ruleset, f, prev)
 				}
@@ -161,6 +193,35 @@ func Load(opts LoadOptions, sources ...Source) (*Rules, []Problem, error) {
 				out.byC[c] = rule
 			}
 		}
+	}
+	for _, pc := range pending {
+		rule := newRule(pc.rule, pc.ruleset, pc.file)
+		corr, err := newCorrelation(rule, out.rules, opts.MaxGroups)
+		if err != nil {
+			problems = append(problems, problem(pc.ruleset, pc.file, pc.rule, err))
+			continue
+		}
+		if prev, dup := ids[rule.ID]; dup {
+			return nil, nil, fmt.Errorf("rule id %s in %s/%s is also in %s", rule.ID, pc.ruleset, pc.file, prev)
+		}
+		ids[rule.ID] = pc.ruleset + "/" + pc.file
+		rule.Correlation, rule.Standalone = corr, true
+		out.rules = append(out.rules, rule)
+		out.correlations = append(out.correlations, corr)
+	}
+	// A base rule alerts on its own unless every correlation using it says
+	// generate: false (the Sigma default).
+	referenced := map[*Rule]bool{}
+	generate := map[*Rule]bool{}
+	for i, c := range out.correlations {
+		for j, b := range c.bases {
+			referenced[b.rule] = true
+			generate[b.rule] = generate[b.rule] || c.rule.Sigma.Correlation.Generate
+			b.rule.corrRefs = append(b.rule.corrRefs, corrRef{corr: i, base: j})
+		}
+	}
+	for r := range referenced {
+		r.Standalone = generate[r]
 	}
 	out.set = sigma.NewSet(compiled)
 	return out, problems, nil
@@ -212,9 +273,8 @@ var tactics = map[string]string{
 	"command-and-control": "Command and Control", "exfiltration": "Exfiltration", "impact": "Impact",
 }
 
-func newRule(c *sigma.Compiled, ruleset, file string) *Rule {
-	r := c.Rule
-	out := &Rule{Compiled: c, ID: r.ID, Ruleset: ruleset, File: file, Level: r.Level, Tags: r.Tags}
+func newRule(r *sigma.Rule, ruleset, file string) *Rule {
+	out := &Rule{Sigma: r, ID: r.ID, Ruleset: ruleset, File: file, Level: r.Level, Tags: r.Tags}
 	if out.ID == "" {
 		out.ID = "title-" + shortHash(r.Title)
 	}

@@ -3,9 +3,12 @@ package rules_test
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,15 +69,28 @@ func alertsOn(t *testing.T, norm *normalize.Normalizer, eng *detect.Engine, sour
 	return ids
 }
 
+// subjects maps each rule file's stem to the rule its testdata is about:
+// the correlation when the file holds one, else its single rule.
+func subjects(eng *detect.Engine) map[string]*detect.Rule {
+	out := map[string]*detect.Rule{}
+	for _, r := range eng.Rules().All() {
+		stem := strings.TrimSuffix(path.Base(r.File), ".yml")
+		if prev, ok := out[stem]; ok && prev.Correlation != nil {
+			continue
+		}
+		out[stem] = r
+	}
+	return out
+}
+
 // TestBuiltinRulesPositiveAndNegative: every built-in rule fires on each of
 // its positive records and on none of its negative ones, through the
-// normalizer — the path `crowsnest detect` takes.
+// normalizer — the path `crowsnest detect` takes. A correlation's testdata
+// holds scenarios (positive-N/, negative-N/), each a set of NN.SOURCE.jsonl
+// files merged by event time and run on a fresh engine.
 func TestBuiltinRulesPositiveAndNegative(t *testing.T) {
 	norm, eng := newEngine(t)
-	byFile := map[string]*detect.Rule{}
-	for _, r := range eng.Rules().All() {
-		byFile[strings.TrimSuffix(path.Base(r.File), ".yml")] = r
-	}
+	byFile := subjects(eng)
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {
 		t.Fatal(err)
@@ -90,42 +106,14 @@ func TestBuiltinRulesPositiveAndNegative(t *testing.T) {
 			continue
 		}
 		seen[d.Name()] = true
-		files, _ := filepath.Glob(filepath.Join("testdata", d.Name(), "*.jsonl"))
 		var pos, neg int
-		for _, f := range files {
-			base := filepath.Base(f)
-			source, kind, ok := strings.Cut(strings.TrimSuffix(base, ".jsonl"), ".")
-			if !ok || kind != "positive" && kind != "negative" {
-				t.Errorf("%s: name it SOURCE.positive.jsonl or SOURCE.negative.jsonl", f)
-				continue
-			}
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(bytes.NewReader(data))
-			sc.Buffer(nil, 1<<20)
-			for n := 1; sc.Scan(); n++ {
-				ids := alertsOn(t, norm, eng, source, sc.Bytes())
-				fired := false
-				for _, id := range ids {
-					fired = fired || id == r.ID
-				}
-				if kind == "positive" {
-					pos++
-					if !fired {
-						t.Errorf("%s:%d: %s did not fire (alerts: %v)", f, n, d.Name(), ids)
-					}
-				} else {
-					neg++
-					if fired {
-						t.Errorf("%s:%d: %s fired on a negative record", f, n, d.Name())
-					}
-				}
-			}
+		if r.Correlation != nil {
+			pos, neg = runScenarios(t, norm, r, filepath.Join("testdata", d.Name()))
+		} else {
+			pos, neg = runRecords(t, norm, eng, r, filepath.Join("testdata", d.Name()))
 		}
 		if pos == 0 || neg == 0 {
-			t.Errorf("%s: %d positive and %d negative records; want both", d.Name(), pos, neg)
+			t.Errorf("%s: %d positive and %d negative cases; want both", d.Name(), pos, neg)
 		}
 	}
 	for name := range byFile {
@@ -135,12 +123,98 @@ func TestBuiltinRulesPositiveAndNegative(t *testing.T) {
 	}
 }
 
+func runRecords(t *testing.T, norm *normalize.Normalizer, eng *detect.Engine, r *detect.Rule, dir string) (pos, neg int) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	for _, f := range files {
+		source, kind, ok := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".jsonl"), ".")
+		if !ok || kind != "positive" && kind != "negative" {
+			t.Errorf("%s: name it SOURCE.positive.jsonl or SOURCE.negative.jsonl", f)
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(nil, 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			ids := alertsOn(t, norm, eng, source, sc.Bytes())
+			fired := slices.Contains(ids, r.ID)
+			if kind == "positive" {
+				pos++
+				if !fired {
+					t.Errorf("%s:%d: %s did not fire (alerts: %v)", f, n, r.File, ids)
+				}
+			} else {
+				neg++
+				if fired {
+					t.Errorf("%s:%d: %s fired on a negative record", f, n, r.File)
+				}
+			}
+		}
+	}
+	return pos, neg
+}
+
+func runScenarios(t *testing.T, norm *normalize.Normalizer, r *detect.Rule, dir string) (pos, neg int) {
+	scenarios, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, sc := range scenarios {
+		kind, _, _ := strings.Cut(filepath.Base(sc), "-")
+		if kind != "positive" && kind != "negative" {
+			t.Errorf("%s: name scenarios positive-N or negative-N", sc)
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(sc, "*.jsonl"))
+		var inputs []detect.Input
+		for _, f := range files {
+			parts := strings.Split(filepath.Base(f), ".")
+			if len(parts) != 3 {
+				t.Errorf("%s: name it NN.SOURCE.jsonl", f)
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs = append(inputs, detect.Input{Source: parts[1], Name: f, R: bytes.NewReader(data)})
+		}
+		_, eng := newEngine(t)
+		var out bytes.Buffer
+		if _, err := detect.MergeLines(context.Background(), inputs, norm, eng, &out, func(name string, line int, err error) {
+			t.Errorf("%s:%d: %v", name, line, err)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		fired := 0
+		for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+			var a struct {
+				Rule struct{ ID string } `json:"rule"`
+			}
+			if len(line) > 0 && json.Unmarshal(line, &a) == nil && a.Rule.ID == r.ID {
+				fired++
+			}
+		}
+		if kind == "positive" {
+			pos++
+			if fired != 1 {
+				t.Errorf("%s: correlation %s fired %d times, want once", sc, r.File, fired)
+			}
+		} else {
+			neg++
+			if fired != 0 {
+				t.Errorf("%s: correlation %s fired on a negative scenario", sc, r.File)
+			}
+		}
+	}
+	return pos, neg
+}
+
 // TestBuiltinRulesMetadata: every rule is complete enough for an analyst.
 func TestBuiltinRulesMetadata(t *testing.T) {
 	_, eng := newEngine(t)
 	ids := map[string]bool{}
 	for _, r := range eng.Rules().All() {
-		c := r.Compiled.Rule
+		c := r.Sigma
 		if c.ID == "" || ids[c.ID] {
 			t.Errorf("%s: missing or duplicate id", r.File)
 		}
@@ -151,10 +225,10 @@ func TestBuiltinRulesMetadata(t *testing.T) {
 		if len(r.Tactics) == 0 {
 			t.Errorf("%s: no ATT&CK tactic tag", r.File)
 		}
-		if len(r.Techniques) == 0 && c.Logsource.Product != "falco" {
+		if len(r.Techniques) == 0 && c.Logsource.Product != "falco" && r.Standalone {
 			t.Errorf("%s: no ATT&CK technique tag", r.File)
 		}
-		if len(r.Compiled.Warnings) > 0 {
+		if r.Compiled != nil && len(r.Compiled.Warnings) > 0 {
 			t.Errorf("%s: warnings %v", r.File, r.Compiled.Warnings)
 		}
 	}
