@@ -107,15 +107,16 @@ func (f *runFlags) apply(cmd *cobra.Command, cfg *Config) error {
 	if err := cfg.Collectors.ApplySourceFlags(f.k8sAuditFiles, f.k8sAuditWebhook, f.falcoHTTP); err != nil {
 		return err
 	}
-	var unsupported []string
 	if f.clickhouse != "" {
-		unsupported = append(unsupported, "--clickhouse")
+		ch := &cfg.Sinks.ClickHouse
+		ch.Enabled, ch.Sink.URL, ch.Sink.Addr = true, f.clickhouse, nil
 	}
+	var unsupported []string
 	if f.elasticsearch != "" {
 		unsupported = append(unsupported, "--elasticsearch")
 	}
 	if len(unsupported) > 0 {
-		return fmt.Errorf("%v: this build has no ClickHouse or Elasticsearch sink yet (they land with the sinks milestone); events are written to the file sink under the data dir", unsupported)
+		return fmt.Errorf("%v: this build has no Elasticsearch sink yet (it lands with the sinks milestone); events are written to the file sink under the data dir", unsupported)
 	}
 	return nil
 }
