@@ -141,3 +141,17 @@ func TestDetectMergedInputsCorrelate(t *testing.T) {
 		t.Fatalf("--source with --input: exit %d %s", code, errOut)
 	}
 }
+
+// TestDetectRuleTestdataThroughTheCLI: a rule's positive records raise its
+// alert through `crowsnest detect` with the test configuration.
+func TestDetectRuleTestdataThroughTheCLI(t *testing.T) {
+	dir := "../processor/detect/rules/testdata/"
+	out, errOut, code := execute(t, "", "detect", "--config", dir+"crowsnest.yml", "--suppression-window", "0",
+		"--source", "k8s_audit", dir+"k8s_untrusted_registry/k8s_audit.positive.jsonl")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, `"name":"Workload image from an untrusted registry"`); n != 2 {
+		t.Fatalf("%d untrusted-registry alerts on its 2 positive records:\n%s", n, out)
+	}
+}
