@@ -55,3 +55,17 @@ func ClickHouseDDL(table string) ([]byte, error) {
 	}
 	return ddl, nil
 }
+
+// ClickHouseRollupsDDL returns the generated hourly rollups
+// (schemas/clickhouse/rollups.sql): for each, a CREATE TABLE IF NOT EXISTS
+// of its AggregatingMergeTree and the CREATE MATERIALIZED VIEW IF NOT EXISTS
+// that feeds it from the events or alerts table, each statement ending in
+// ";" and separated by a blank line, after a header of "--" comment lines.
+// Names are unqualified. The slice is a fresh copy.
+func ClickHouseRollupsDDL() ([]byte, error) {
+	ddl, err := clickhouseFiles.ReadFile("clickhouse/rollups.sql")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse rollups ddl: %w", err)
+	}
+	return ddl, nil
+}

@@ -43,6 +43,17 @@ type Field struct {
 type ClickHouseSpec struct {
 	Database string               `yaml:"database"`
 	Tables   map[string]TableSpec `yaml:"tables"`
+	Rollups  []RollupSpec         `yaml:"rollups"`
+}
+
+// RollupSpec is an hourly rollup of one table: a materialized view feeding
+// an AggregatingMergeTree with the rows and distinct event ids per hour and
+// group.
+type RollupSpec struct {
+	Name    string   `yaml:"name"`
+	Table   string   `yaml:"table"`
+	GroupBy []string `yaml:"group_by"`
+	TTLDays int      `yaml:"ttl_days"`
 }
 
 // TableSpec describes one MergeTree table.
@@ -137,6 +148,7 @@ func (r *Registry) validate() error {
 			errs = append(errs, fmt.Errorf("elasticsearch.data_streams.%s: required", t))
 		}
 	}
+	errs = append(errs, r.validateRollups(columns)...)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
@@ -161,3 +173,40 @@ func (f Field) InEvents() bool { return !f.AlertOnly }
 
 // ESIndexed reports whether Elasticsearch indexes the field.
 func (f Field) ESIndexed() bool { return f.ESIndex == nil || *f.ESIndex }
+
+var identPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// validateRollups checks the rollups against the columns (column → field).
+func (r *Registry) validateRollups(columns map[string]string) []error {
+	var errs []error
+	seen := map[string]bool{}
+	fields := map[string]*Field{}
+	for i := range r.Fields {
+		fields[r.Fields[i].Name] = &r.Fields[i]
+	}
+	for i, ru := range r.ClickHouse.Rollups {
+		at := fmt.Sprintf("clickhouse.rollups[%d] %q", i, ru.Name)
+		if !identPattern.MatchString(ru.Name) || ru.Name == "events" || ru.Name == "alerts" || seen[ru.Name] {
+			errs = append(errs, fmt.Errorf("%s: name must be a new lower-case identifier", at))
+		}
+		seen[ru.Name] = true
+		if ru.Table != "events" && ru.Table != "alerts" {
+			errs = append(errs, fmt.Errorf("%s: table must be events or alerts", at))
+		}
+		if len(ru.GroupBy) == 0 || ru.TTLDays < 1 {
+			errs = append(errs, fmt.Errorf("%s: group_by and ttl_days are required", at))
+		}
+		for _, c := range ru.GroupBy {
+			f := fields[columns[c]]
+			switch {
+			case f == nil:
+				errs = append(errs, fmt.Errorf("%s: group_by %s is not a column", at, c))
+			case ru.Table == "events" && !f.InEvents():
+				errs = append(errs, fmt.Errorf("%s: group_by %s is alert-only", at, c))
+			case f.Array || f.Type == "flattened" || f.Type == "json":
+				errs = append(errs, fmt.Errorf("%s: group_by %s is not a scalar", at, c))
+			}
+		}
+	}
+	return errs
+}
