@@ -147,3 +147,77 @@ func writeReport(t *testing.T, path string, res []loadResult) {
 		t.Fatal(err)
 	}
 }
+
+// TestSigmaHQConstructs compiles every SigmaHQ rule, whatever its
+// logsource, against a mapping that accepts every logsource and puts every
+// field under a map (labels.<name>): what remains unsupported is the Sigma
+// constructs themselves (a regular expression RE2 cannot run, say), each
+// named with its rule.
+func TestSigmaHQConstructs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("whole corpus: skipped in -short and under -race")
+	}
+	if _, err := os.Stat(sigmaHQ); err != nil {
+		t.Skipf("SigmaHQ corpus not found at %s: %v", sigmaHQ, err)
+	}
+	m := &Mapping{Keywords: []string{"message"}}
+	seen := map[LogsourceMatch]bool{}
+	var rules []*Rule
+	var paths []string
+	for _, dir := range []string{"rules", "rules-emerging-threats", "rules-threat-hunting", "rules-compliance", "rules-placeholder"} {
+		err := filepath.WalkDir(filepath.Join(sigmaHQ, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yml") {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			parsed, err := ParseAll(data)
+			if err != nil {
+				return nil // TestSigmaHQAllRulesParse reports it
+			}
+			for _, r := range parsed {
+				if r.Correlation != nil {
+					continue
+				}
+				lm := LogsourceMatch{Category: r.Logsource.Category, Product: r.Logsource.Product, Service: r.Logsource.Service}
+				if !seen[lm] {
+					seen[lm] = true
+					m.Logsources = append(m.Logsources, LogsourceMapping{Name: "any", Match: []LogsourceMatch{lm}, Sources: []string{"any"}, Fallback: []string{"labels."}})
+				}
+				rules = append(rules, r)
+				paths = append(paths, path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	byConstruct := map[string][]string{}
+	ok := 0
+	for i, r := range rules {
+		_, err := Compile(r, Options{Mapping: m})
+		if err == nil {
+			ok++
+			continue
+		}
+		var ue *UnsupportedError
+		construct := "invalid"
+		if errors.As(err, &ue) {
+			construct = ue.Construct
+		}
+		byConstruct[construct] = append(byConstruct[construct], fmt.Sprintf("%s (%s): %v", filepath.Base(paths[i]), r.ID, err))
+	}
+	t.Logf("%d of %d rules compile with every field accepted (%.2f%%)", ok, len(rules), 100*float64(ok)/float64(len(rules)))
+	for c, list := range byConstruct {
+		t.Logf("%s: %d", c, len(list))
+		for _, l := range list {
+			t.Logf("    %s", l)
+		}
+	}
+	if len(byConstruct["invalid"]) > 0 {
+		t.Errorf("%d SigmaHQ rules rejected as invalid", len(byConstruct["invalid"]))
+	}
+}
