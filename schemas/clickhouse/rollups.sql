@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS alerts_by_rule_hourly
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, rule_id, rule_name, rule_level)
-TTL hour + INTERVAL 730 DAY;
+TTL hour + INTERVAL 730 DAY
+SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS alerts_by_rule_hourly_mv TO alerts_by_rule_hourly AS
 SELECT
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS events_by_namespace_hourly
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, orchestrator_namespace, event_dataset, event_action)
-TTL hour + INTERVAL 365 DAY;
+TTL hour + INTERVAL 365 DAY
+SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_namespace_hourly_mv TO events_by_namespace_hourly AS
 SELECT
@@ -64,7 +66,8 @@ CREATE TABLE IF NOT EXISTS events_by_image_hourly
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, container_image_name, orchestrator_namespace)
-TTL hour + INTERVAL 365 DAY;
+TTL hour + INTERVAL 365 DAY
+SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_image_hourly_mv TO events_by_image_hourly AS
 SELECT

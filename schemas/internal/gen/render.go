@@ -112,7 +112,10 @@ func ClickHouseRollupsDDL(r *Registry) []byte {
 		fmt.Fprintf(&b, "    rows SimpleAggregateFunction(sum, UInt64) COMMENT 'rows inserted',\n")
 		fmt.Fprintf(&b, "    event_ids AggregateFunction(uniq, String) COMMENT 'distinct event_id: uniqMerge(event_ids)'\n)\n")
 		fmt.Fprintf(&b, "ENGINE = AggregatingMergeTree\nPARTITION BY toYYYYMM(hour)\nORDER BY (hour, %s)\n", strings.Join(ru.GroupBy, ", "))
-		fmt.Fprintf(&b, "TTL hour + INTERVAL %d DAY;\n", ru.TTLDays)
+		// The window lets a retried insert, dropped by its token in the
+		// source table, be dropped here too
+		// (deduplicate_blocks_in_dependent_materialized_views).
+		fmt.Fprintf(&b, "TTL hour + INTERVAL %d DAY\nSETTINGS non_replicated_deduplication_window = %d;\n", ru.TTLDays, dedupWindow)
 		fmt.Fprintf(&b, "\nCREATE MATERIALIZED VIEW IF NOT EXISTS %s_mv TO %s AS\nSELECT\n    toStartOfHour(timestamp) AS hour,\n", ru.Name, ru.Name)
 		for _, c := range ru.GroupBy {
 			fmt.Fprintf(&b, "    %s,\n", c)
