@@ -438,7 +438,11 @@ func (w *tableWriter) insertRange(ctx context.Context, lo, hi int, be *sink.Batc
 
 // send inserts rows [lo, hi) in one INSERT.
 func (w *tableWriter) send(ctx context.Context, lo, hi int) error {
-	settings := clickhouse.Settings{"insert_deduplication_token": dedupToken(w.msgIDs[lo:hi])}
+	settings := clickhouse.Settings{
+		"insert_deduplication_token": dedupToken(w.msgIDs[lo:hi]),
+		// A copy dropped by the token is dropped in the rollups too.
+		"deduplicate_blocks_in_dependent_materialized_views": 1,
+	}
 	if w.s.cfg.AsyncInsert {
 		settings["async_insert"] = 1
 		settings["wait_for_async_insert"] = 1

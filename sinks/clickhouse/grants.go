@@ -63,6 +63,17 @@ func (a Access) Statements() ([]string, error) {
 			"GRANT SELECT(event_id, timestamp) ON "+db+"."+t+" TO "+a.Writer,
 		)
 	}
+	// The rollup views insert into their tables as part of the writer's
+	// insert, with the writer's rights where the view has no definer.
+	s, err := RegistrySchema()
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range s.Tables {
+		if t.Name != "events" && t.Name != "alerts" {
+			out = append(out, "GRANT INSERT ON "+db+"."+t.Name+" TO "+a.Writer)
+		}
+	}
 	out = append(out,
 		"CREATE ROLE IF NOT EXISTS "+a.Analyst,
 		"GRANT SELECT ON "+db+".* TO "+a.Analyst,

@@ -27,6 +27,9 @@ GRANT INSERT ON siem.events TO cn_writer;
 GRANT SELECT(event_id, timestamp) ON siem.events TO cn_writer;
 GRANT INSERT ON siem.alerts TO cn_writer;
 GRANT SELECT(event_id, timestamp) ON siem.alerts TO cn_writer;
+GRANT INSERT ON siem.alerts_by_rule_hourly TO cn_writer;
+GRANT INSERT ON siem.events_by_namespace_hourly TO cn_writer;
+GRANT INSERT ON siem.events_by_image_hourly TO cn_writer;
 CREATE ROLE IF NOT EXISTS cn_analyst;
 GRANT SELECT ON siem.* TO cn_analyst;
 `

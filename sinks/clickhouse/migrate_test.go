@@ -70,8 +70,8 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first migration: %v", err)
 	}
-	if m.Version != 1 || len(m.Statements) != 2 {
-		t.Fatalf("first migration: version %d, %d statements, want 1 and the 2 CREATE TABLEs", m.Version, len(m.Statements))
+	if m.Version != 1 || len(m.Statements) != 8 {
+		t.Fatalf("first migration: version %d, %d statements, want 1 and 8 (5 tables, 3 views)", m.Version, len(m.Statements))
 	}
 	for _, table := range []string{"events", "alerts"} {
 		want := 0

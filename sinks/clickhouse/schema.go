@@ -19,7 +19,17 @@ import (
 type Schema struct {
 	// Version is the field registry's schema version.
 	Version string
-	Tables  []Table
+	// Tables are events, alerts, then the rollup tables.
+	Tables []Table
+	// Views are the materialized views that feed the rollups.
+	Views []View
+}
+
+// View is a materialized view of the schema.
+type View struct {
+	Name string
+	// DDL is the generated CREATE MATERIALIZED VIEW IF NOT EXISTS statement.
+	DDL string
 }
 
 // Table is one table of the schema.
@@ -75,6 +85,10 @@ func (s *Schema) Fingerprint() string {
 		h.Write([]byte{0})
 		h.Write([]byte(t.DDL))
 	}
+	for _, v := range s.Views {
+		h.Write([]byte{0})
+		h.Write([]byte(v.DDL))
+	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
@@ -99,7 +113,47 @@ func RegistrySchema() (*Schema, error) {
 		}
 		s.Tables = append(s.Tables, *t)
 	}
+	rollups, err := schemas.ClickHouseRollupsDDL()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.addRollups(string(rollups)); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// addRollups reads the generated rollups: statements ended by ";" at the
+// end of a line, each a CREATE TABLE or a CREATE MATERIALIZED VIEW.
+func (s *Schema) addRollups(ddl string) error {
+	var body []string
+	for line := range strings.SplitSeq(ddl, "\n") {
+		if !strings.HasPrefix(line, "--") {
+			body = append(body, line)
+		}
+	}
+	for stmt := range strings.SplitSeq(strings.Join(body, "\n"), ";\n") {
+		stmt = strings.TrimSpace(stmt)
+		first, _, _ := strings.Cut(stmt, "\n")
+		switch {
+		case stmt == "":
+		case strings.HasPrefix(first, "CREATE TABLE IF NOT EXISTS "):
+			t, err := ParseTableDDL(strings.TrimPrefix(first, "CREATE TABLE IF NOT EXISTS "), stmt)
+			if err != nil {
+				return fmt.Errorf("rollups: %w", err)
+			}
+			s.Tables = append(s.Tables, *t)
+		case strings.HasPrefix(first, "CREATE MATERIALIZED VIEW IF NOT EXISTS "):
+			name, _, _ := strings.Cut(strings.TrimPrefix(first, "CREATE MATERIALIZED VIEW IF NOT EXISTS "), " ")
+			if !identRE.MatchString(name) {
+				return fmt.Errorf("rollups: view name %q", name)
+			}
+			s.Views = append(s.Views, View{Name: name, DDL: strings.TrimSuffix(stmt, ";")})
+		default:
+			return fmt.Errorf("rollups: unexpected statement %q", first)
+		}
+	}
+	return nil
 }
 
 func checkAgainstFields(t *Table, fields []schemas.FieldInfo) error {
@@ -160,7 +214,7 @@ func ParseTableDDL(name, ddl string) (*Table, error) {
 			}
 			t.Columns = append(t.Columns, col)
 		case strings.HasPrefix(line, "TTL "):
-			m := ttlRE.FindStringSubmatch(line)
+			m := ttlRE.FindStringSubmatch(strings.TrimSuffix(line, ";"))
 			if m == nil {
 				return nil, fmt.Errorf("table %s: TTL %q is not <expr> + INTERVAL <n> DAY", name, line)
 			}
@@ -213,7 +267,9 @@ var liveTTLRE = regexp.MustCompile(`\bTTL .*?toIntervalDay\((\d+)\)`)
 // Plan returns the statements that bring the live tables to the schema,
 // each idempotent, in order: CREATE TABLE for a missing table, ADD COLUMN
 // and ADD INDEX for what a table lacks, MODIFY TTL when the retention
-// differs, MODIFY SETTING for a missing table setting. A column whose live
+// differs, MODIFY SETTING for a missing table setting, then CREATE
+// MATERIALIZED VIEW for a missing view (a view counts the rows inserted
+// after it was created: it does not backfill). A column whose live
 // type differs from the schema's is a problem no statement fixes: changing
 // a column's type can rewrite the table, so it is left to an operator.
 // Columns the schema does not know are kept.
@@ -260,6 +316,11 @@ func (s *Schema) Plan(live map[string]*liveTable, keep Retention) (stmts []strin
 			if name != "index_granularity" && !strings.Contains(lt.engineFull, name+" = ") {
 				stmts = append(stmts, "ALTER TABLE "+t.Name+" MODIFY SETTING "+set)
 			}
+		}
+	}
+	for _, v := range s.Views {
+		if live[v.Name] == nil {
+			stmts = append(stmts, v.DDL)
 		}
 	}
 	return stmts, problems

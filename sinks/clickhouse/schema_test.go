@@ -14,6 +14,12 @@ func TestRegistrySchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(s.Tables) != 5 || len(s.Views) != 3 {
+		t.Fatalf("%d tables and %d views, want events, alerts and 3 rollups", len(s.Tables), len(s.Views))
+	}
+	if ru := s.Table("alerts_by_rule_hourly"); ru == nil || ru.TTLDays != 730 || ru.TTLBase != "hour" || len(ru.Columns) != 6 {
+		t.Errorf("rollup table: %+v", ru)
+	}
 	for _, name := range []string{"events", "alerts"} {
 		tb := s.Table(name)
 		if tb == nil {
@@ -65,8 +71,11 @@ func liveFrom(s *Schema) map[string]*liveTable {
 			lt.indexes[ix.Name] = true
 		}
 		lt.engineFull = "ReplacingMergeTree(event_ingested) PARTITION BY toDate(timestamp) ORDER BY (x) TTL toDateTime(timestamp) + toIntervalDay(" +
-			strconv.Itoa(t.TTLDays) + ") SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192"
+			strconv.Itoa(t.TTLDays) + ") SETTINGS " + strings.Join(append(slices.Clone(t.Settings), "index_granularity = 8192"), ", ")
 		live[t.Name] = lt
+	}
+	for _, v := range s.Views {
+		live[v.Name] = &liveTable{engineFull: "MaterializedView"}
 	}
 	return live
 }
@@ -78,10 +87,28 @@ func TestPlan(t *testing.T) {
 	}
 	ev := s.Table("events")
 
-	t.Run("empty database: create both", func(t *testing.T) {
+	t.Run("empty database: tables, then views", func(t *testing.T) {
 		stmts, problems := s.Plan(map[string]*liveTable{}, nil)
-		if len(problems) != 0 || len(stmts) != 2 || !strings.HasPrefix(stmts[0], "CREATE TABLE IF NOT EXISTS events") {
-			t.Fatalf("%d statements %v, problems %v", len(stmts), firstLines(stmts), problems)
+		want := []string{
+			"CREATE TABLE IF NOT EXISTS events …",
+			"CREATE TABLE IF NOT EXISTS alerts …",
+			"CREATE TABLE IF NOT EXISTS alerts_by_rule_hourly …",
+			"CREATE TABLE IF NOT EXISTS events_by_namespace_hourly …",
+			"CREATE TABLE IF NOT EXISTS events_by_image_hourly …",
+			"CREATE MATERIALIZED VIEW IF NOT EXISTS alerts_by_rule_hourly_mv TO alerts_by_rule_hourly AS …",
+			"CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_namespace_hourly_mv TO events_by_namespace_hourly AS …",
+			"CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_image_hourly_mv TO events_by_image_hourly AS …",
+		}
+		if len(problems) != 0 || !slices.Equal(firstLines(stmts), want) {
+			t.Fatalf("statements %q, problems %v", firstLines(stmts), problems)
+		}
+	})
+	t.Run("missing view", func(t *testing.T) {
+		live := liveFrom(s)
+		delete(live, "events_by_image_hourly_mv")
+		stmts, _ := s.Plan(live, nil)
+		if len(stmts) != 1 || !strings.HasPrefix(stmts[0], "CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_image_hourly_mv") {
+			t.Fatalf("statements %q", firstLines(stmts))
 		}
 	})
 	t.Run("current: nothing", func(t *testing.T) {
@@ -120,7 +147,7 @@ func TestPlan(t *testing.T) {
 			t.Fatalf("got %q, want %q", stmts, want)
 		}
 		stmts, _ = s.Plan(map[string]*liveTable{}, Retention{"events": 30})
-		if len(stmts) != 3 || stmts[1] != want[0] {
+		if len(stmts) != 9 || stmts[1] != want[0] {
 			t.Fatalf("new tables with retention: %q", firstLines(stmts))
 		}
 	})
