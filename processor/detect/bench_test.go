@@ -3,6 +3,7 @@ package detect
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -118,7 +119,7 @@ func BenchmarkPipelineStages(b *testing.B) {
 					}
 					buf = e.AppendJSON(buf[:0])
 					if eng != nil {
-						return eng.Process(e, emitAlert)
+						return eng.Process(context.Background(), e, emitAlert)
 					}
 					return nil
 				}

@@ -1,8 +1,10 @@
 package detect
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -47,19 +49,30 @@ type corrBase struct {
 	value   *sigma.FieldReader // value_count: the counted field
 }
 
-// corrGroup is one open window: the matches of one group-by key.
+// corrGroup is one open window: the matches of one group-by key, and the
+// recent firings (so a redelivered event raises the same alert again).
 type corrGroup struct {
-	hits   []corrHit
-	values []string // the group-by values, for the alert's entity
-	latest time.Time
+	Hits   []corrHit   `json:"hits"`
+	Fired  []corrFired `json:"fired,omitempty"`
+	Values []string    `json:"values"` // the group-by values, for the alert's entity
+	Latest time.Time   `json:"latest"`
 }
 
 type corrHit struct {
-	at      time.Time
-	eventID string
-	base    int
-	value   string
+	At      time.Time `json:"at"`
+	EventID string    `json:"id"`
+	Base    int       `json:"base"`
+	Value   string    `json:"value,omitempty"`
 }
+
+// corrFired is one firing: the events that made it, which give its id.
+type corrFired struct {
+	At       time.Time `json:"at"`
+	EventIDs []string  `json:"ids"`
+}
+
+// maxFiredPerGroup bounds the firings a group remembers for redeliveries.
+const maxFiredPerGroup = 4
 
 // newCorrelation resolves a correlation's references (rule names or ids)
 // among the loaded detection rules and its fields in each base rule's terms.
@@ -128,109 +141,189 @@ type corrFire struct {
 }
 
 // observe records that base rule b matched ev and reports whether the
-// correlation fires; the window of the group is then reset.
-func (c *Correlation) observe(st *corrState, b int, ev *schemas.Event) (corrFire, bool) {
+// correlation fires; the group's window then starts afresh. With a store,
+// a group this engine has not seen is read from it first and every change
+// is written back before observe returns, so a restarted processor resumes
+// open windows, and an input redelivered after a crash raises the same
+// alert again rather than none or two.
+func (c *Correlation) observe(ctx context.Context, st *corrState, store StateStore, b int, ev *schemas.Event) (corrFire, bool, error) {
 	base := &c.bases[b]
 	var key strings.Builder
 	values := make([]string, 0, len(base.groupBy))
 	for _, fr := range base.groupBy {
 		v, ok := fr.First(ev)
 		if !ok {
-			return corrFire{}, false // an event without the group-by fields belongs to no group
+			return corrFire{}, false, nil // an event without the group-by fields belongs to no group
 		}
 		values = append(values, v)
 		key.WriteString(v)
 		key.WriteByte(0)
 	}
-	hit := corrHit{at: ev.Timestamp, eventID: ev.Event.ID, base: b}
+	hit := corrHit{At: ev.Timestamp, EventID: ev.Event.ID, Base: b}
 	if base.value != nil {
 		v, ok := base.value.First(ev)
 		if !ok {
-			return corrFire{}, false
+			return corrFire{}, false, nil
 		}
-		hit.value = v
+		hit.Value = v
 	}
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if hit.at.After(st.newest) {
-		st.newest = hit.at
+	if hit.At.After(st.newest) {
+		st.newest = hit.At
 	}
-	if st.newest.Sub(hit.at) > c.timespan {
-		return corrFire{}, false // too late for any window still open
+	if st.newest.Sub(hit.At) > c.timespan {
+		return corrFire{}, false, nil // too late for any window still open
 	}
-	g := st.groups[key.String()]
+	groupKey := key.String()
+	g := st.groups[groupKey]
 	if g == nil {
 		if len(st.groups) >= c.maxGroups {
 			c.evict(st)
 		}
-		g = &corrGroup{values: values}
-		st.groups[key.String()] = g
+		g = &corrGroup{Values: values}
+		if store != nil {
+			if err := c.load(ctx, store, groupKey, g); err != nil {
+				return corrFire{}, false, err
+			}
+		}
+		st.groups[groupKey] = g
 	}
-	for _, h := range g.hits {
-		if h.eventID == hit.eventID && h.base == hit.base {
-			return corrFire{}, false // a redelivered event counts once
+	entity := "group:" + strings.Join(g.Values, "/")
+	for _, f := range g.Fired {
+		if slices.Contains(f.EventIDs, hit.EventID) {
+			// A redelivery of an event that made the correlation fire:
+			// the same alert again (same events, same id).
+			return corrFire{c: c, eventIDs: f.EventIDs, entity: entity}, true, nil
 		}
 	}
-	if hit.at.After(g.latest) {
-		g.latest = hit.at
+	for _, h := range g.Hits {
+		if h.EventID == hit.EventID && h.Base == hit.Base {
+			return corrFire{}, false, nil // a redelivered event counts once
+		}
+	}
+	if hit.At.After(g.Latest) {
+		g.Latest = hit.At
 	}
 	// Slide the window: drop matches older than the timespan before the latest.
-	keep := g.hits[:0]
-	for _, h := range g.hits {
-		if g.latest.Sub(h.at) <= c.timespan {
+	keep := g.Hits[:0]
+	for _, h := range g.Hits {
+		if g.Latest.Sub(h.At) <= c.timespan {
 			keep = append(keep, h)
 		}
 	}
-	g.hits = append(keep, hit)
-	if len(g.hits) > maxHitsPerGroup {
-		g.hits = g.hits[len(g.hits)-maxHitsPerGroup:]
+	g.Hits = append(keep, hit)
+	if len(g.Hits) > maxHitsPerGroup {
+		g.Hits = g.Hits[len(g.Hits)-maxHitsPerGroup:]
 	}
-	ids, ok := c.fires(g)
-	if !ok {
-		return corrFire{}, false
+	ids, fired := c.fires(g)
+	if fired {
+		g.Hits = nil
+		g.Fired = append(g.Fired, corrFired{At: hit.At, EventIDs: ids})
+		if len(g.Fired) > maxFiredPerGroup {
+			g.Fired = g.Fired[len(g.Fired)-maxFiredPerGroup:]
+		}
 	}
-	delete(st.groups, key.String())
-	return corrFire{c: c, eventIDs: ids, entity: "group:" + strings.Join(g.values, "/")}, true
+	if store != nil {
+		if err := c.save(ctx, store, groupKey, g); err != nil {
+			return corrFire{}, false, err
+		}
+	}
+	if !fired {
+		return corrFire{}, false, nil
+	}
+	return corrFire{c: c, eventIDs: ids, entity: entity}, true, nil
+}
+
+// storeKey names a group in the state store: the rule id (made key-safe)
+// and a hash of the group-by values.
+func (c *Correlation) storeKey(groupKey string) string {
+	sum := sha256.Sum256([]byte(groupKey))
+	var b strings.Builder
+	b.WriteString("correlation.")
+	for _, r := range c.rule.ID {
+		if r < 0x80 && (r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	b.WriteByte('.')
+	b.WriteString(hex.EncodeToString(sum[:16]))
+	return b.String()
+}
+
+func (c *Correlation) load(ctx context.Context, store StateStore, groupKey string, g *corrGroup) error {
+	data, err := store.Get(ctx, c.storeKey(groupKey))
+	if err != nil {
+		return fmt.Errorf("correlation %s: read window: %w", c.rule.ID, err)
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	var saved corrGroup
+	if err := json.Unmarshal(data, &saved); err != nil {
+		// A corrupt entry is dropped: the window starts afresh.
+		return nil
+	}
+	for _, h := range saved.Hits {
+		if h.Base < 0 || h.Base >= len(c.bases) {
+			return nil
+		}
+	}
+	*g = saved
+	return nil
+}
+
+func (c *Correlation) save(ctx context.Context, store StateStore, groupKey string, g *corrGroup) error {
+	data, err := json.Marshal(g)
+	if err != nil {
+		return fmt.Errorf("correlation %s: encode window: %w", c.rule.ID, err)
+	}
+	if err := store.Put(ctx, c.storeKey(groupKey), data); err != nil {
+		return fmt.Errorf("correlation %s: write window: %w", c.rule.ID, err)
+	}
+	return nil
 }
 
 // fires evaluates the group's window and returns the contributing events.
 func (c *Correlation) fires(g *corrGroup) ([]string, bool) {
 	switch c.typ {
 	case "event_count":
-		if !c.threshold.Holds(int64(len(g.hits))) {
+		if !c.threshold.Holds(int64(len(g.Hits))) {
 			return nil, false
 		}
-		return hitIDs(g.hits), true
+		return hitIDs(g.Hits), true
 	case "value_count":
 		var distinct []string
-		for _, h := range g.hits {
-			if !slices.Contains(distinct, h.value) {
-				distinct = append(distinct, h.value)
+		for _, h := range g.Hits {
+			if !slices.Contains(distinct, h.Value) {
+				distinct = append(distinct, h.Value)
 			}
 		}
 		if !c.threshold.Holds(int64(len(distinct))) {
 			return nil, false
 		}
-		return hitIDs(g.hits), true
+		return hitIDs(g.Hits), true
 	case "temporal":
 		var chosen []corrHit
 		for b := range c.bases {
-			i := slices.IndexFunc(g.hits, func(h corrHit) bool { return h.base == b })
+			i := slices.IndexFunc(g.Hits, func(h corrHit) bool { return h.Base == b })
 			if i < 0 {
 				return nil, false
 			}
-			chosen = append(chosen, g.hits[i])
+			chosen = append(chosen, g.Hits[i])
 		}
 		return hitIDs(chosen), true
 	case "temporal_ordered":
 		// Greedy in event-time order: the earliest match of each base
 		// after the previous one; it finds a chain whenever one exists.
-		sorted := slices.Clone(g.hits)
-		slices.SortStableFunc(sorted, func(a, b corrHit) int { return a.at.Compare(b.at) })
+		sorted := slices.Clone(g.Hits)
+		slices.SortStableFunc(sorted, func(a, b corrHit) int { return a.At.Compare(b.At) })
 		var chain []corrHit
 		for _, h := range sorted {
-			if h.base == len(chain) {
+			if h.Base == len(chain) {
 				chain = append(chain, h)
 				if len(chain) == len(c.bases) {
 					return hitIDs(chain), true
@@ -247,7 +340,7 @@ func hitIDs(hits []corrHit) []string {
 		if len(ids) == maxAlertEventIDs {
 			break
 		}
-		ids = append(ids, h.eventID)
+		ids = append(ids, h.EventID)
 	}
 	return ids
 }
@@ -256,7 +349,7 @@ func hitIDs(hits []corrHit) []string {
 // still full, the tenth with the oldest latest match.
 func (c *Correlation) evict(st *corrState) {
 	for k, g := range st.groups {
-		if st.newest.Sub(g.latest) > c.timespan {
+		if st.newest.Sub(g.Latest) > c.timespan {
 			delete(st.groups, k)
 		}
 	}
@@ -269,7 +362,7 @@ func (c *Correlation) evict(st *corrState) {
 	}
 	all := make([]aged, 0, len(st.groups))
 	for k, g := range st.groups {
-		all = append(all, aged{k, g.latest})
+		all = append(all, aged{k, g.Latest})
 	}
 	slices.SortFunc(all, func(a, b aged) int { return a.at.Compare(b.at) })
 	for _, a := range all[:max(len(all)/10, 1)] {

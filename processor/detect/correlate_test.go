@@ -180,3 +180,20 @@ func TestCorrelationGroupsAreBounded(t *testing.T) {
 		t.Fatal("no eviction counted")
 	}
 }
+
+// TestCorrelationRedeliveryAfterFiring: an event that made a correlation
+// fire, seen again (an input redelivered after its alert failed to publish),
+// raises the same alert again — never none, never another id.
+func TestCorrelationRedeliveryAfterFiring(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	rules := loadFS(t, map[string]string{"base.yml": baseRules, "corr.yml": corrRule("  type: event_count\n  rules: [denied]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {gte: 2}\n")})
+	eng := NewEngine(rules, NewDefaultConfig())
+	last := denied("2", "bob", "pods", t0.Add(time.Second))
+	var ids []string
+	for _, a := range collect(t, eng, denied("1", "bob", "pods", t0), last, last, denied("3", "bob", "pods", t0.Add(2*time.Second))) {
+		ids = append(ids, a.Event.ID)
+	}
+	if len(ids) != 2 || ids[0] != ids[1] {
+		t.Fatalf("alerts %v: want the same correlation alert twice (first delivery and redelivery), nothing more", ids)
+	}
+}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
@@ -36,6 +37,7 @@ type Engine struct {
 	newest   time.Time // latest event time seen by the suppression table
 	counters Counters
 	corr     []*corrState // one per correlation of rules, same order
+	store    StateStore   // nil: correlation windows live in memory only
 }
 
 // Counters are the engine's running totals, for metrics.
@@ -100,8 +102,10 @@ const maxMatchesPerEvent = 64
 
 // Process runs every rule that can match ev and calls emit with each alert
 // raised, in rule order. The alert is valid only during the call (it shares
-// slices with ev): encode it there. Process returns the first error of emit.
-func (e *Engine) Process(ev *schemas.Event, emit func(a *schemas.Alert) error) error {
+// slices with ev): encode it there. Process returns the first error of emit,
+// or of the state store (the input should then be retried). ctx bounds the
+// state store's operations.
+func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *schemas.Alert) error) error {
 	var buf [8]*Rule
 	matched := buf[:0]
 	e.rules.set.Match(ev, func(c *sigma.Compiled) {
@@ -127,7 +131,10 @@ func (e *Engine) Process(ev *schemas.Event, emit func(a *schemas.Alert) error) e
 		}
 		for _, ref := range r.corrRefs {
 			c := e.rules.correlations[ref.corr]
-			fire, ok := c.observe(e.corr[ref.corr], ref.base, ev)
+			fire, ok, err := c.observe(ctx, e.corr[ref.corr], e.store, ref.base, ev)
+			if err != nil {
+				return err
+			}
 			if !ok {
 				continue
 			}

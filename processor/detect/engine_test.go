@@ -70,7 +70,7 @@ func collect(t *testing.T, eng *Engine, evs ...*schemas.Event) []schemas.Alert {
 	t.Helper()
 	var out []schemas.Alert
 	for _, ev := range evs {
-		if err := eng.Process(ev, func(a *schemas.Alert) error {
+		if err := eng.Process(context.Background(), ev, func(a *schemas.Alert) error {
 			out = append(out, *a)
 			return nil
 		}); err != nil {

@@ -67,7 +67,7 @@ func Lines(ctx context.Context, r io.Reader, norm *normalize.Normalizer, source 
 				return nil
 			}
 			res.Events++
-			if err := eng.Process(e, emit); err != nil {
+			if err := eng.Process(ctx, e, emit); err != nil {
 				werr = err
 				return err
 			}
@@ -180,7 +180,7 @@ func MergeLines(ctx context.Context, inputs []Input, norm *normalize.Normalizer,
 				return nil // reported in the first pass
 			}
 			res.Events++
-			return eng.Process(e, emit)
+			return eng.Process(ctx, e, emit)
 		})
 		var re *normalize.RejectError
 		if err != nil && !errors.As(err, &re) {

@@ -174,3 +174,74 @@ func (h *harness) waitRawEmpty(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// forbiddenRecord is a 403 for bob at second sec: five in a minute make the
+// built-in burst correlation fire.
+func forbiddenRecord(auditID string, sec int) []byte {
+	ts := fmt.Sprintf("2026-11-26T10:00:%02d.000000Z", sec)
+	return fmt.Appendf(nil, `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":%q,"stage":"ResponseComplete",`+
+		`"requestURI":"/api/v1/namespaces/kube-system/secrets","verb":"list","user":{"username":"bob@example.com"},"sourceIPs":["198.51.100.77"],`+
+		`"objectRef":{"resource":"secrets","namespace":"kube-system","apiVersion":"v1"},"responseStatus":{"code":403},`+
+		`"requestReceivedTimestamp":%q,"stageTimestamp":%q}`, auditID, ts, ts)
+}
+
+// correlationAlerts counts the alerts stream's correlation alerts.
+func (h *harness) correlationAlerts(t *testing.T) int {
+	t.Helper()
+	s, err := h.js.Stream(context.Background(), topology.AlertsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			continue
+		}
+		var a struct {
+			Crowsnest struct {
+				Alert struct{ Correlation string } `json:"alert"`
+			} `json:"crowsnest"`
+		}
+		if json.Unmarshal(m.Data, &a) == nil && a.Crowsnest.Alert.Correlation != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPipelineCorrelationSurvivesRestart: a correlation window open when the
+// processor stops is in the crowsnest-state bucket; the restarted processor
+// resumes it, the correlation fires exactly once, and a resend of the
+// record that completed it raises no second alert.
+func TestPipelineCorrelationSurvivesRestart(t *testing.T) {
+	h := newHarness(t)
+	for i := range 3 {
+		h.publishRaw(t, fmt.Sprintf("f-%d", i), forbiddenRecord(fmt.Sprintf("4a4a4a4a-0000-4000-8000-00000000000%d", i), i*5))
+	}
+	h.runWith(t, newPipeline(t, h, nil), func() { h.waitRawEmpty(t) })
+	if n := h.correlationAlerts(t); n != 0 {
+		t.Fatalf("%d correlation alerts after 3 of 5 denials", n)
+	}
+
+	// A new processor: its memory is empty, the window is in the bucket.
+	for i := 3; i < 5; i++ {
+		h.publishRaw(t, fmt.Sprintf("f-%d", i), forbiddenRecord(fmt.Sprintf("4a4a4a4a-0000-4000-8000-00000000000%d", i), i*5))
+	}
+	h.runWith(t, newPipeline(t, h, nil), func() { h.waitRawEmpty(t) })
+	if n := h.correlationAlerts(t); n != 1 {
+		t.Fatalf("%d correlation alerts after the restart, want exactly 1", n)
+	}
+
+	// The completing record again, to yet another processor.
+	h.publishRaw(t, "f-4-again", forbiddenRecord("4a4a4a4a-0000-4000-8000-000000000004", 20))
+	h.runWith(t, newPipeline(t, h, nil), func() { h.waitRawEmpty(t) })
+	time.Sleep(200 * time.Millisecond)
+	if n := h.correlationAlerts(t); n != 1 {
+		t.Fatalf("%d correlation alerts after a resend, want exactly 1", n)
+	}
+}

@@ -36,7 +36,7 @@ type DeadLetterer interface {
 // Detector runs the detection rules on one event and calls emit with each
 // alert, valid only during the call (detect.Engine).
 type Detector interface {
-	Process(ev *schemas.Event, emit func(a *schemas.Alert) error) error
+	Process(ctx context.Context, ev *schemas.Event, emit func(a *schemas.Alert) error) error
 }
 
 // Publisher is the part of jetstream.JetStream the pipeline publishes with.
@@ -86,7 +86,7 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 	case set.Detector != nil:
 		p.det = set.Detector
 	case cfg.Detect.Enabled:
-		eng, err := newEngine(cfg.Detect, p.log)
+		eng, err := newEngine(cfg.Detect, p.log, detect.WithStateStore(&kvState{js: js}))
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +97,7 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 
 // newEngine loads the configured rules. A rule that cannot load is logged
 // and the others run: one bad file must not turn detection off.
-func newEngine(cfg detect.Config, log *slog.Logger) (*detect.Engine, error) {
+func newEngine(cfg detect.Config, log *slog.Logger, opts ...detect.Option) (*detect.Engine, error) {
 	rules, problems, err := detect.Load(detect.LoadOptions{Placeholders: cfg.Placeholders}, cfg.Sources()...)
 	if err != nil {
 		return nil, fmt.Errorf("processor: load rules: %w", err)
@@ -110,7 +110,7 @@ func newEngine(cfg detect.Config, log *slog.Logger) (*detect.Engine, error) {
 		}
 	}
 	log.Info("detection rules loaded", "rules", len(rules.All()), "not_loaded", len(problems))
-	return detect.NewEngine(rules, cfg), nil
+	return detect.NewEngine(rules, cfg, opts...), nil
 }
 
 // Run consumes until ctx is cancelled, then stops fetching, finishes the
@@ -224,7 +224,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if p.det != nil {
 			// Alerts join the input's outputs: it is acked only once the
 			// event and every alert it raised are stored.
-			if err := p.det.Process(ev, publishAlert); err != nil {
+			if err := p.det.Process(ctx, ev, publishAlert); err != nil {
 				pubErr = err
 				return pubErr
 			}

@@ -3,6 +3,7 @@ package rules_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -148,7 +149,7 @@ func alertsOnLenient(norm *normalize.Normalizer, eng *detect.Engine, log []byte)
 		if err != nil {
 			return err
 		}
-		return eng.Process(e, func(a *schemas.Alert) error {
+		return eng.Process(context.Background(), e, func(a *schemas.Alert) error {
 			ids = append(ids, a.Rule.ID)
 			return nil
 		})

@@ -58,7 +58,7 @@ func alertsOn(t *testing.T, norm *normalize.Normalizer, eng *detect.Engine, sour
 		if err != nil {
 			return err
 		}
-		return eng.Process(e, func(a *schemas.Alert) error {
+		return eng.Process(context.Background(), e, func(a *schemas.Alert) error {
 			ids = append(ids, a.Rule.ID)
 			return nil
 		})
