@@ -99,7 +99,12 @@ type compiler struct {
 	placeholders map[string][]string
 	resolve      func(name string) (accessor, error)
 	warnings     []string
+	preds        int // patterns compiled so far, bounded by maxPredsPerRule
 }
+
+// maxPredsPerRule bounds the patterns one rule may expand into (windash and
+// placeholders multiply values), so a hostile rule file cannot exhaust memory.
+const maxPredsPerRule = 100_000
 
 func (c *compiler) warnf(format string, args ...any) {
 	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
@@ -293,6 +298,10 @@ func (c *compiler) compileItem(it Item) (node, error) {
 		ps, err := c.compileValue(acc, v, m)
 		if err != nil {
 			return nil, err
+		}
+		c.preds += len(ps)
+		if c.preds > maxPredsPerRule {
+			return nil, unsupported("size", "the rule expands to more than %d patterns", maxPredsPerRule)
 		}
 		preds = append(preds, ps...)
 	}

@@ -3,6 +3,7 @@ package sigma
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -349,5 +350,19 @@ func TestTransforms(t *testing.T) {
 	}
 	if s := encodeUTF16("ab", false, false); s != "a\x00b\x00" {
 		t.Errorf("utf16le %q", s)
+	}
+}
+
+func TestRuleSizeIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(procHeader + "  s:\n    CommandLine|windash|contains:\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "      - '-a%d -b -c -d -e'\n", i)
+	}
+	b.WriteString("  condition: s\n")
+	_, err := compileString(t, b.String(), Options{})
+	var ue *UnsupportedError
+	if !errors.As(err, &ue) || ue.Construct != "size" {
+		t.Fatalf("error %v, want unsupported size", err)
 	}
 }
