@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
@@ -244,4 +246,38 @@ func TestPipelineCorrelationSurvivesRestart(t *testing.T) {
 	if n := h.correlationAlerts(t); n != 1 {
 		t.Fatalf("%d correlation alerts after a resend, want exactly 1", n)
 	}
+}
+
+// TestPipelineRegistersDetectionMetrics: the engine's counters reach the
+// registry the caller hands in.
+func TestPipelineRegistersDetectionMetrics(t *testing.T) {
+	h := newHarness(t)
+	cfg := pipeline.NewDefaultConfig()
+	reg := prometheus.NewRegistry()
+	norm, err := normalize.New(cfg.Normalize, mustRegistry(t, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.New(h.js, norm, deadletter.NewPublisher(h.js), cfg, pipeline.Settings{Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "crowsnest_detect_rules" && f.GetMetric()[0].GetGauge().GetValue() > 20 {
+			return
+		}
+	}
+	t.Fatal("crowsnest_detect_rules not registered with the built-in pack's count")
+}
+
+func mustRegistry(t *testing.T, cfg pipeline.Config) *normalize.Registry {
+	t.Helper()
+	reg, err := normalize.NewRegistry(cfg.Normalize, k8saudit.NewFactory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

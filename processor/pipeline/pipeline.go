@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
@@ -56,6 +57,9 @@ type Settings struct {
 	// Detector replaces the engine New builds from Config.Detect (tests
 	// inject one); nil means build it when detection is enabled.
 	Detector Detector
+	// Registerer, when set, receives the detection engine's metrics
+	// (crowsnest_detect_*); the process's registry, never the global one.
+	Registerer prometheus.Registerer
 }
 
 // Pipeline consumes every raw stream, normalizes, publishes events and acks.
@@ -89,6 +93,11 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 		eng, err := newEngine(cfg.Detect, p.log, detect.WithStateStore(&kvState{js: js}))
 		if err != nil {
 			return nil, err
+		}
+		if set.Registerer != nil {
+			if err := eng.RegisterMetrics(set.Registerer); err != nil {
+				return nil, fmt.Errorf("processor: %w", err)
+			}
 		}
 		p.det = eng
 	}

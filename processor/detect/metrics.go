@@ -1,0 +1,42 @@
+package detect
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RegisterMetrics registers the engine's counters on reg (the process's
+// registry, never the global one), read when scraped:
+//
+//	crowsnest_detect_rules                          rules loaded (correlations included)
+//	crowsnest_detect_matches_total                  rule matches
+//	crowsnest_detect_alerts_total{kind}             alerts raised: kind="rule" or "correlation"
+//	crowsnest_detect_suppressed_total               matches suppressed into an earlier alert
+//	crowsnest_detect_suppression_evictions_total    suppression windows forgotten to stay bounded
+//	crowsnest_detect_correlation_evictions_total    correlation windows forgotten to stay bounded
+func (e *Engine) RegisterMetrics(reg prometheus.Registerer) error {
+	c := &e.counters
+	collectors := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crowsnest_detect_rules", Help: "Detection rules loaded, correlations included."},
+			func() float64 { return float64(len(e.rules.rules)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_matches_total", Help: "Rule matches."},
+			func() float64 { return float64(c.Matches.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_alerts_total", Help: "Alerts raised.", ConstLabels: prometheus.Labels{"kind": "rule"}},
+			func() float64 { return float64(c.Alerts.Load() - c.Correlated.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_alerts_total", Help: "Alerts raised.", ConstLabels: prometheus.Labels{"kind": "correlation"}},
+			func() float64 { return float64(c.Correlated.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_suppressed_total", Help: "Matches suppressed into an earlier alert of the same rule and entity."},
+			func() float64 { return float64(c.Suppressed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_suppression_evictions_total", Help: "Suppression windows forgotten to stay within max_suppression_entries."},
+			func() float64 { return float64(c.Evicted.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_correlation_evictions_total", Help: "Open correlation windows forgotten to stay within bounds."},
+			func() float64 { return float64(e.CorrelationEvictions()) }),
+	}
+	for _, col := range collectors {
+		if err := reg.Register(col); err != nil {
+			return fmt.Errorf("register detection metrics: %w", err)
+		}
+	}
+	return nil
+}
