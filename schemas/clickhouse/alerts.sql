@@ -167,6 +167,6 @@ CREATE TABLE IF NOT EXISTS alerts
 )
 ENGINE = ReplacingMergeTree(event_ingested)
 PARTITION BY toDate(timestamp)
-ORDER BY (toStartOfHour(timestamp), rule_id, orchestrator_namespace, timestamp, event_id)
+ORDER BY (toStartOfHour(timestamp), rule_id, orchestrator_namespace, toDateTime(timestamp), event_id)
 TTL toDateTime(timestamp) + INTERVAL 365 DAY
 SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000;

@@ -154,6 +154,6 @@ CREATE TABLE IF NOT EXISTS events
 )
 ENGINE = ReplacingMergeTree(event_ingested)
 PARTITION BY toDate(timestamp)
-ORDER BY (toStartOfHour(timestamp), orchestrator_namespace, event_dataset, event_action, timestamp, event_id)
+ORDER BY (toStartOfHour(timestamp), orchestrator_namespace, event_dataset, event_action, toDateTime(timestamp), event_id)
 TTL toDateTime(timestamp) + INTERVAL 90 DAY
 SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000;
