@@ -3,6 +3,7 @@ package sigma
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/crowsnest-siem/crowsnest/schemas"
@@ -118,4 +119,34 @@ func bruteForce(c *Compiled, e *schemas.Event) bool {
 		return false
 	}
 	return c.Match(e)
+}
+
+// FuzzACMatcher: the automaton finds exactly the literals a plain
+// case-insensitive search finds.
+func FuzzACMatcher(f *testing.F) {
+	f.Add("sudo,su,tty=", "sudo: bob : TTY=pts/0 ; COMMAND=/bin/su")
+	f.Add("aab,ab,b", "xaabx")
+	f.Add("ä,x", "ÄäX")
+	f.Fuzz(func(t *testing.T, litList, text string) {
+		var lits []string
+		for _, l := range strings.Split(litList, ",") {
+			l = asciiLower(l)
+			if l != "" && isASCII(l) && len(lits) < 64 {
+				lits = append(lits, l)
+			}
+		}
+		if len(lits) == 0 {
+			return
+		}
+		m := newACMatcher(lits)
+		var found [maxPrefilterLiterals / 64]uint64
+		m.scan(text, &found)
+		for id, l := range lits {
+			got := found[id>>6]&(1<<(id&63)) != 0
+			want := indexFoldASCII(text, l) >= 0
+			if got != want {
+				t.Fatalf("literal %q in %q: automaton %v, search %v", l, text, got, want)
+			}
+		}
+	})
 }

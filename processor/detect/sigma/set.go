@@ -23,8 +23,18 @@ type group struct {
 	// key is the indexed field; buckets hold the rules that require one
 	// of its values (lower-cased); rest the rules that do not.
 	key     *accessor
-	buckets map[string][]*Compiled
-	rest    []*Compiled
+	buckets map[string][]entry
+	rest    []entry
+	// pre, when set, finds the keyword literals of an event; an entry with
+	// lits is tested only when one of them occurs.
+	pre *groupPrefilter
+}
+
+// entry is a rule in a group, with the ids of its necessary keyword
+// literals (none: always tested).
+type entry struct {
+	c    *Compiled
+	lits []int32
 }
 
 // NewSet indexes rules; their order is the order Match reports them in.
@@ -53,6 +63,7 @@ func (s *Set) Rules() []*Compiled { return s.rules }
 
 func newGroup(ls *LogsourceMapping, rules []*Compiled) *group {
 	g := &group{ls: ls, where: ls.where}
+	entries := g.prefilter(rules)
 	// Pick the field the most rules require an exact value of.
 	counts := map[string]int{}
 	reqs := make([]map[string]*constraint, len(rules))
@@ -75,25 +86,57 @@ func newGroup(ls *LogsourceMapping, rules []*Compiled) *group {
 		}
 	}
 	if bestN < 2 {
-		g.rest = rules
+		g.rest = entries
 		return g
 	}
 	a := accs[best]
 	g.key = &a
-	g.buckets = map[string][]*Compiled{}
-	for i, r := range rules {
+	g.buckets = map[string][]entry{}
+	for i, en := range entries {
 		c, ok := reqs[i][best]
 		if !ok {
-			g.rest = append(g.rest, r)
+			g.rest = append(g.rest, en)
 			continue
 		}
 		for _, v := range c.values {
-			if !slices.Contains(g.buckets[v], r) {
-				g.buckets[v] = append(g.buckets[v], r)
+			if !slices.ContainsFunc(g.buckets[v], func(x entry) bool { return x.c == en.c }) {
+				g.buckets[v] = append(g.buckets[v], en)
 			}
 		}
 	}
 	return g
+}
+
+// prefilter gives each rule its keyword literals and builds the group's
+// automaton over them.
+func (g *group) prefilter(rules []*Compiled) []entry {
+	entries := make([]entry, len(rules))
+	ids := map[string]int32{}
+	var lits []string
+	var acc *accessor
+	for i, r := range rules {
+		entries[i].c = r
+		ls, ok := keywordLiterals(r.cond)
+		if !ok || acc != nil && !sameFields(acc, ls.acc) || len(lits)+len(ls.lits) > maxPrefilterLiterals {
+			continue
+		}
+		acc = ls.acc
+		for _, l := range ls.lits {
+			id, seen := ids[l]
+			if !seen {
+				id = int32(len(lits))
+				ids[l] = id
+				lits = append(lits, l)
+			}
+			if !slices.Contains(entries[i].lits, id) {
+				entries[i].lits = append(entries[i].lits, id)
+			}
+		}
+	}
+	if len(lits) > 0 {
+		g.pre = &groupPrefilter{acc: acc, ac: newACMatcher(lits)}
+	}
+	return entries
 }
 
 // Match calls fn, in rule order within each logsource, with every rule
@@ -103,36 +146,54 @@ func (s *Set) Match(e *schemas.Event, fn func(r *Compiled)) {
 		if g.where != nil && !g.where.eval(e) {
 			continue
 		}
+		var bucket []entry
 		if g.key != nil {
 			if v := g.key.g.String(e); v != "" {
-				bucket := lookupBucket(g.buckets, v)
-				g.run(e, bucket, fn)
+				bucket = lookupBucket(g.buckets, v)
+			}
+		}
+		g.run(e, bucket, fn)
+	}
+}
+
+// run tests the bucket's rules and the unindexed ones, merged by order; a
+// rule with keyword literals only when the automaton found one of them.
+func (g *group) run(e *schemas.Event, bucket []entry, fn func(r *Compiled)) {
+	var found [maxPrefilterLiterals / 64]uint64
+	scanned := false
+	i, j := 0, 0
+	for i < len(bucket) || j < len(g.rest) {
+		var en entry
+		if j >= len(g.rest) || i < len(bucket) && bucket[i].c.order < g.rest[j].c.order {
+			en = bucket[i]
+			i++
+		} else {
+			en = g.rest[j]
+			j++
+		}
+		if en.lits != nil {
+			if !scanned {
+				g.pre.found(e, &found)
+				scanned = true
+			}
+			hit := false
+			for _, id := range en.lits {
+				if found[id>>6]&(1<<(id&63)) != 0 {
+					hit = true
+					break
+				}
+			}
+			if !hit {
 				continue
 			}
 		}
-		g.run(e, nil, fn)
-	}
-}
-
-// run tests the bucket's rules and the unindexed ones, merged by order.
-func (g *group) run(e *schemas.Event, bucket []*Compiled, fn func(r *Compiled)) {
-	i, j := 0, 0
-	for i < len(bucket) || j < len(g.rest) {
-		var r *Compiled
-		if j >= len(g.rest) || i < len(bucket) && bucket[i].order < g.rest[j].order {
-			r = bucket[i]
-			i++
-		} else {
-			r = g.rest[j]
-			j++
-		}
-		if r.cond.eval(e) {
-			fn(r)
+		if en.c.cond.eval(e) {
+			fn(en.c)
 		}
 	}
 }
 
-func lookupBucket(m map[string][]*Compiled, s string) []*Compiled {
+func lookupBucket(m map[string][]entry, s string) []entry {
 	if !hasUpper(s) {
 		return m[s]
 	}
