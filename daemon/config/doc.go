@@ -20,7 +20,7 @@
 // fields, where PATH is the key path uppercased with "__" between levels
 // (CROWSNEST_SINKS__FILE__DIR, CROWSNEST_NATS__URL). A variable with the prefix
 // that names no field is an error, so a typo is never silently ignored; names
-// that are not configuration (CROWSNEST_CONFIG, CROWSNEST_TEST_*) are allowed
+// that are not configuration (CROWSNEST_CONFIG, CROWSNEST_TEST_*, CROWSNEST_DEV_*) are allowed
 // by default and more can be added with [WithEnvAllow].
 //
 // Field names come from yaml struct tags, exactly as go.yaml.in/yaml/v3 reads

@@ -26,7 +26,7 @@ func applyEnv(root reflect.Value, o *options) error {
 	if !o.environSet {
 		env = os.Environ()
 	}
-	allow := append([]string{o.prefix + "CONFIG", o.prefix + "TEST_*"}, o.allow...)
+	allow := append([]string{o.prefix + "CONFIG", o.prefix + "TEST_*", o.prefix + "DEV_*"}, o.allow...)
 
 	type kv struct{ name, value string }
 	var vars []kv

@@ -198,3 +198,14 @@ func TestEnvFromProcess(t *testing.T) {
 		t.Errorf("url = %q", cfg.NATS.URL)
 	}
 }
+
+func TestEnvAllowsDevServiceSettings(t *testing.T) {
+	type cfg struct {
+		Name string `yaml:"name"`
+	}
+	var c cfg
+	err := config.Decode(nil, "x.yaml", &c, config.WithEnviron([]string{"CROWSNEST_DEV_ES_PORT=19200", "CROWSNEST_TEST_CLICKHOUSE_URL=http://x", "CROWSNEST_NAME=a"}))
+	if err != nil || c.Name != "a" {
+		t.Fatalf("got %v, %+v", err, c)
+	}
+}

@@ -47,7 +47,7 @@ type options struct {
 
 // WithEnvPrefix replaces [DefaultEnvPrefix]; the empty prefix turns
 // overrides off. The default allowlist follows the prefix: <prefix>CONFIG and
-// <prefix>TEST_*.
+// <prefix>TEST_* and <prefix>DEV_* (the development services' settings).
 func WithEnvPrefix(prefix string) Option {
 	return func(o *options) { o.prefix = prefix }
 }

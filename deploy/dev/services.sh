@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Starts, stops and reports the stores crowsnest's tests and local runs use:
 #   Elasticsearch  the real server: Elastic's integ-test-zip from Maven Central,
-#                  run as an unprivileged user on 127.0.0.1:$CROWSNEST_ES_PORT (9200)
+#                  run as an unprivileged user on 127.0.0.1:$CROWSNEST_DEV_ES_PORT (9200)
 #   ClickHouse     deploy/dev/chdb-server: ClickHouse's HTTP interface in front of
-#                  the ClickHouse engine from chdb-core, on 127.0.0.1:$CROWSNEST_CH_PORT (8123)
+#                  the ClickHouse engine from chdb-core, on 127.0.0.1:$CROWSNEST_DEV_CH_PORT (8123)
 # It installs what is missing, keeps downloads cached (Maven's ~/.m2, pip's cache),
 # keeps state and logs under .services/ and is safe to call again or after a crash.
 # docs/services.md says what each service covers, what it does not, and its costs.
@@ -13,26 +13,26 @@ set -euo pipefail
 
 DEV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$DEV_DIR/../.." && pwd)
-STATE_DIR=${CROWSNEST_SERVICES_DIR:-$REPO_ROOT/.services}
+STATE_DIR=${CROWSNEST_DEV_SERVICES_DIR:-$REPO_ROOT/.services}
 LOG_DIR=$STATE_DIR/logs
 
-ES_VERSION=${CROWSNEST_ES_VERSION:-8.19.21}
-ES_PORT=${CROWSNEST_ES_PORT:-9200}
-ES_HEAP=${CROWSNEST_ES_HEAP:-512m}
-ES_USER=${CROWSNEST_ES_USER:-crowsnest-es}
+ES_VERSION=${CROWSNEST_DEV_ES_VERSION:-8.19.21}
+ES_PORT=${CROWSNEST_DEV_ES_PORT:-9200}
+ES_HEAP=${CROWSNEST_DEV_ES_HEAP:-512m}
+ES_USER=${CROWSNEST_DEV_ES_USER:-crowsnest-es}
 ES_GAV=org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip
-ES_START_TIMEOUT=${CROWSNEST_ES_START_TIMEOUT:-180}
+ES_START_TIMEOUT=${CROWSNEST_DEV_ES_START_TIMEOUT:-180}
 
-CH_PORT=${CROWSNEST_CH_PORT:-8123}
+CH_PORT=${CROWSNEST_DEV_CH_PORT:-8123}
 CH_SERVER=$DEV_DIR/chdb-server/chdb_http_server.py
 CH_REQUIREMENTS=$DEV_DIR/chdb-server/requirements.txt
 CH_DIR=$STATE_DIR/clickhouse
 CH_PID=$CH_DIR/server.pid
-CH_START_TIMEOUT=${CROWSNEST_CH_START_TIMEOUT:-120}
+CH_START_TIMEOUT=${CROWSNEST_DEV_CH_START_TIMEOUT:-120}
 VENV=${CROWSNEST_DEV_VENV:-$DEV_DIR/.venv}
 # pip's own cache keeps nothing here (the registry's answers are not cacheable),
 # so the pinned wheels are kept in a wheelhouse of our own.
-WHEELS=${CROWSNEST_WHEEL_CACHE:-$HOME/.cache/crowsnest/wheels}
+WHEELS=${CROWSNEST_DEV_WHEEL_CACHE:-$HOME/.cache/crowsnest/wheels}
 
 MAVEN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
@@ -193,8 +193,8 @@ es_vars() {
 }
 
 es_java_home() {
-	if [ -n "${CROWSNEST_ES_JAVA_HOME:-}" ]; then
-		echo "$CROWSNEST_ES_JAVA_HOME"
+	if [ -n "${CROWSNEST_DEV_ES_JAVA_HOME:-}" ]; then
+		echo "$CROWSNEST_DEV_ES_JAVA_HOME"
 		return
 	fi
 	local c candidates=()
@@ -341,7 +341,7 @@ es_up() {
 	local java_home
 	java_home=$(es_java_home) || {
 		need javac openjdk-17-jdk-headless
-		java_home=$(es_java_home) || die "elasticsearch: no JDK >= 17 with javac found; set CROWSNEST_ES_JAVA_HOME"
+		java_home=$(es_java_home) || die "elasticsearch: no JDK >= 17 with javac found; set CROWSNEST_DEV_ES_JAVA_HOME"
 	}
 	mkdir -p "$ES_ROOT/dist"
 	chmod a+rx "$ES_ROOT" "$ES_ROOT/dist"

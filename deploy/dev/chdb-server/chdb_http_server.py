@@ -598,12 +598,12 @@ def serve(host: str, port: int, engine: Engine) -> Server:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--host", default=os.environ.get("CROWSNEST_CH_HOST", "127.0.0.1"))
-    ap.add_argument("--port", type=int, default=int(os.environ.get("CROWSNEST_CH_PORT", "8123")),
+    ap.add_argument("--host", default=os.environ.get("CROWSNEST_DEV_CH_HOST", "127.0.0.1"))
+    ap.add_argument("--port", type=int, default=int(os.environ.get("CROWSNEST_DEV_CH_PORT", "8123")),
                     help="0 picks a free port; the log line 'listening on' names it")
-    ap.add_argument("--data-dir", default=os.environ.get("CROWSNEST_CH_DATA_DIR", ".services/clickhouse/data"))
+    ap.add_argument("--data-dir", default=os.environ.get("CROWSNEST_DEV_CH_DATA_DIR", ".services/clickhouse/data"))
     ap.add_argument("--pid-file", default="")
-    ap.add_argument("--log-level", default=os.environ.get("CROWSNEST_CH_LOG_LEVEL", "INFO"))
+    ap.add_argument("--log-level", default=os.environ.get("CROWSNEST_DEV_CH_LOG_LEVEL", "INFO"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
