@@ -125,6 +125,7 @@ func BenchmarkPipelineStages(b *testing.B) {
 				}
 				b.ReportAllocs()
 				i := 0
+				cpu0 := cpuTime()
 				for b.Loop() {
 					r := recs[i%len(recs)]
 					i++
@@ -132,6 +133,9 @@ func BenchmarkPipelineStages(b *testing.B) {
 					_ = norm.NormalizeEach(&rec, &ev, emit)
 				}
 				b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
+				if cpu := cpuTime() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(i)/cpu.Seconds(), "events/CPU-s")
+				}
 				b.ReportMetric(float64(alerts)/float64(i), "alerts/event")
 			})
 		}
