@@ -30,16 +30,22 @@ type Config struct {
 	MaxSuppressionEntries int `yaml:"max_suppression_entries"`
 	// Placeholders are the values of %name% for the Sigma expand modifier.
 	Placeholders map[string][]string `yaml:"placeholders"`
+	// ReloadInterval is how often the rule directories are checked for
+	// changes; a changed set is loaded and, if every rule is valid,
+	// replaces the running one. 0 turns reloading off.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
 // NewDefaultConfig returns the defaults: detection on with the built-in
-// pack, a 10-minute suppression window, 100 000 suppression entries.
+// pack, a 10-minute suppression window, 100 000 suppression entries, rule
+// directories checked for changes every 30 s.
 func NewDefaultConfig() Config {
 	return Config{
 		Enabled:               true,
 		Builtin:               true,
 		SuppressionWindow:     10 * time.Minute,
 		MaxSuppressionEntries: 100_000,
+		ReloadInterval:        30 * time.Second,
 	}
 }
 
@@ -53,6 +59,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SuppressionWindow < 0 || c.SuppressionWindow > 7*24*time.Hour {
 		errs = append(errs, config.FieldError("suppression_window", "must be between 0 (off) and 168h, got %s", c.SuppressionWindow))
+	}
+	if c.ReloadInterval < 0 || c.ReloadInterval > 24*time.Hour {
+		errs = append(errs, config.FieldError("reload_interval", "must be between 0 (off) and 24h, got %s", c.ReloadInterval))
 	}
 	if c.MaxSuppressionEntries < 1 || c.MaxSuppressionEntries > 10_000_000 {
 		errs = append(errs, config.FieldError("max_suppression_entries", "must be between 1 and 10000000, got %d", c.MaxSuppressionEntries))

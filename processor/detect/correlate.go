@@ -133,6 +133,24 @@ func newCorrelation(r *Rule, loaded []*Rule, maxGroups int) (*Correlation, error
 	return c, nil
 }
 
+// sameDefinition reports whether two loads of a correlation keep windows
+// compatible: same type, timespan, threshold and base rules in order.
+func (c *Correlation) sameDefinition(o *Correlation) bool {
+	if c.typ != o.typ || c.timespan != o.timespan || len(c.bases) != len(o.bases) {
+		return false
+	}
+	for i := range c.bases {
+		if c.bases[i].rule.ID != o.bases[i].rule.ID {
+			return false
+		}
+	}
+	a, b := c.rule.Sigma.Correlation, o.rule.Sigma.Correlation
+	if !slices.Equal(a.GroupBy, b.GroupBy) || (a.Condition == nil) != (b.Condition == nil) {
+		return false
+	}
+	return a.Condition == nil || a.Condition.Field == b.Condition.Field && slices.Equal(a.Condition.Ops, b.Condition.Ops)
+}
+
 // corrFire is a correlation that fired on an event: what its alert needs.
 type corrFire struct {
 	c        *Correlation

@@ -173,7 +173,7 @@ func TestCorrelationGroupsAreBounded(t *testing.T) {
 	for i := range 1000 {
 		collect(t, eng, denied("e"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String(), "user-"+time.Duration(i).String(), "pods", t0.Add(time.Duration(i)*time.Millisecond)))
 	}
-	if n := len(eng.corr[0].groups); n > 100 {
+	if n := len(eng.active.Load().corr[0].groups); n > 100 {
 		t.Fatalf("%d open groups, bound 100", n)
 	}
 	if eng.CorrelationEvictions() == 0 {

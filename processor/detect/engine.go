@@ -27,7 +27,9 @@ const (
 // every goroutine of a processor: matching shares nothing, and the
 // suppression table is behind a mutex touched only on matches.
 type Engine struct {
-	rules  *Rules
+	// active is the rule set and its correlation windows, swapped whole by
+	// a reload while Process keeps reading the set it started with.
+	active atomic.Pointer[ruleState]
 	window time.Duration
 	max    int
 	now    func() time.Time
@@ -36,8 +38,14 @@ type Engine struct {
 	supp     map[string]*suppression
 	newest   time.Time // latest event time seen by the suppression table
 	counters Counters
-	corr     []*corrState // one per correlation of rules, same order
-	store    StateStore   // nil: correlation windows live in memory only
+	store    StateStore // nil: correlation windows live in memory only
+}
+
+// ruleState is a rule set with its correlations' windows, one per
+// correlation of rules, in the same order.
+type ruleState struct {
+	rules *Rules
+	corr  []*corrState
 }
 
 // Counters are the engine's running totals, for metrics.
@@ -64,15 +72,12 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 // NewEngine builds an engine over rules with cfg's suppression settings.
 func NewEngine(rules *Rules, cfg Config, opts ...Option) *Engine {
 	e := &Engine{
-		rules:  rules,
 		window: cfg.SuppressionWindow,
 		max:    max(cfg.MaxSuppressionEntries, 1),
 		now:    time.Now,
 		supp:   map[string]*suppression{},
 	}
-	for range rules.correlations {
-		e.corr = append(e.corr, &corrState{groups: map[string]*corrGroup{}})
-	}
+	e.active.Store(newRuleState(rules, nil))
 	for _, o := range opts {
 		o(e)
 	}
@@ -83,7 +88,7 @@ func NewEngine(rules *Rules, cfg Config, opts ...Option) *Engine {
 // to stay within bounds.
 func (e *Engine) CorrelationEvictions() int64 {
 	var n int64
-	for _, st := range e.corr {
+	for _, st := range e.active.Load().corr {
 		st.mu.Lock()
 		n += st.evicted
 		st.mu.Unlock()
@@ -95,7 +100,34 @@ func (e *Engine) CorrelationEvictions() int64 {
 func (e *Engine) Counters() *Counters { return &e.counters }
 
 // Rules returns the engine's rule set.
-func (e *Engine) Rules() *Rules { return e.rules }
+func (e *Engine) Rules() *Rules { return e.active.Load().rules }
+
+// Swap replaces the rule set: events processed from now on see the new
+// rules. The suppression table is kept, and so is the open window of every
+// correlation whose rule id and definition are unchanged.
+func (e *Engine) Swap(rules *Rules) {
+	e.active.Store(newRuleState(rules, e.active.Load()))
+}
+
+func newRuleState(rules *Rules, prev *ruleState) *ruleState {
+	st := &ruleState{rules: rules}
+	for _, c := range rules.correlations {
+		var kept *corrState
+		if prev != nil {
+			for i, old := range prev.rules.correlations {
+				if old.rule.ID == c.rule.ID && old.sameDefinition(c) {
+					kept = prev.corr[i]
+					break
+				}
+			}
+		}
+		if kept == nil {
+			kept = &corrState{groups: map[string]*corrGroup{}}
+		}
+		st.corr = append(st.corr, kept)
+	}
+	return st
+}
 
 // maxMatchesPerEvent bounds the alerts one event can raise.
 const maxMatchesPerEvent = 64
@@ -106,11 +138,12 @@ const maxMatchesPerEvent = 64
 // or of the state store (the input should then be retried). ctx bounds the
 // state store's operations.
 func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *schemas.Alert) error) error {
+	active := e.active.Load()
 	var buf [8]*Rule
 	matched := buf[:0]
-	e.rules.set.Match(ev, func(c *sigma.Compiled) {
+	active.rules.set.Match(ev, func(c *sigma.Compiled) {
 		if len(matched) < maxMatchesPerEvent {
-			matched = append(matched, e.rules.byC[c])
+			matched = append(matched, active.rules.byC[c])
 		}
 	})
 	if len(matched) == 0 {
@@ -130,8 +163,8 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 			}
 		}
 		for _, ref := range r.corrRefs {
-			c := e.rules.correlations[ref.corr]
-			fire, ok, err := c.observe(ctx, e.corr[ref.corr], e.store, ref.base, ev)
+			c := active.rules.correlations[ref.corr]
+			fire, ok, err := c.observe(ctx, active.corr[ref.corr], e.store, ref.base, ev)
 			if err != nil {
 				return err
 			}

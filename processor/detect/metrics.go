@@ -19,7 +19,7 @@ func (e *Engine) RegisterMetrics(reg prometheus.Registerer) error {
 	c := &e.counters
 	collectors := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crowsnest_detect_rules", Help: "Detection rules loaded, correlations included."},
-			func() float64 { return float64(len(e.rules.rules)) }),
+			func() float64 { return float64(len(e.Rules().rules)) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_matches_total", Help: "Rule matches."},
 			func() float64 { return float64(c.Matches.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_alerts_total", Help: "Alerts raised.", ConstLabels: prometheus.Labels{"kind": "rule"}},

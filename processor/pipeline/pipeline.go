@@ -67,7 +67,8 @@ type Pipeline struct {
 	js   jetstream.JetStream
 	pub  Publisher
 	norm Normalizer
-	det  Detector // nil: detection off
+	det  Detector       // nil: detection off
+	eng  *detect.Engine // the engine New built, reloaded by Run; nil when injected or off
 	dlq  DeadLetterer
 	cfg  Config
 	set  Settings
@@ -99,7 +100,7 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 				return nil, fmt.Errorf("processor: %w", err)
 			}
 		}
-		p.det = eng
+		p.det, p.eng = eng, eng
 	}
 	return p, nil
 }
@@ -142,6 +143,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if err := p.consume(ctx, src, cons); err != nil {
 				errs <- fmt.Errorf("processor on %s: %w", stream, err)
 			}
+		}()
+	}
+	if p.eng != nil {
+		// Rule directories are watched while the pipeline runs.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			detect.Watch(ctx, p.cfg.Detect, p.eng, detect.LoadOptions{Placeholders: p.cfg.Detect.Placeholders}, p.log)
 		}()
 	}
 	wg.Wait()
