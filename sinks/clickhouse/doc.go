@@ -6,15 +6,19 @@
 //
 // The tables are the ones generated from the field registry
 // (schemas/clickhouse/*.sql, schemas.ClickHouseDDL): one column per registry
-// field, named like the ECS field with dots as underscores. With
-// schema.manage (the default) the sink creates the database and tables on its
-// first write and migrates them to the registry it was built with (Migrate):
-// ADD COLUMN for every registry column the table lacks, ADD INDEX, the
-// configured TTL, the table settings; each migration is recorded in
-// schema_migrations with a version and the schema's fingerprint. Migrations
-// only add: a column whose type changed stops the sink with an error, for an
-// operator to resolve. Database and table names come from the config
-// (validated as plain identifiers) and the registry, never from events.
+// field, named like the ECS field with dots as underscores, plus hourly
+// rollups (AggregatingMergeTree tables fed by materialized views,
+// schemas.ClickHouseRollupsDDL). With schema.manage (the default) the sink
+// creates the database and tables on its first write and migrates them to
+// the registry it was built with (Migrate): ADD COLUMN for every registry
+// column a table lacks, ADD INDEX, the configured TTL, the table settings,
+// missing views; each migration is recorded in schema_migrations with a
+// version and the schema's fingerprint. Migrations only add: a column whose
+// type changed stops the sink with an error, for an operator to resolve.
+// Database and table names come from the config (validated as plain
+// identifiers) and the registry, never from events. Access generates the
+// grants of an INSERT-only writer and a read-only analyst role; the hunts
+// subpackage holds the analyst queries.
 //
 // # Rows
 //
@@ -26,8 +30,12 @@
 // reaches the client, because one failed Append poisons a clickhouse-go
 // batch. A rejected record is a permanent failure (the runner dead-letters
 // it) and the rest of the batch is written. Keys the registry does not know
-// are ignored. Columns are appended whole (one Append per column per batch),
-// arrays and maps row by row, which clickhouse-go does without reflection.
+// are ignored. A batch of 256 records or more is converted on up to four
+// goroutines. Columns are appended whole (one Append per column per batch),
+// arrays and maps row by row, which clickhouse-go does without reflection;
+// over HTTP, LowCardinality(String) columns travel as String and the server
+// converts them (clickhouse-go's LowCardinality encoder reflects on every
+// value).
 //
 // # Exactly once
 //
