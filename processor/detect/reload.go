@@ -14,16 +14,18 @@ import (
 	"time"
 )
 
-// Watch reloads the rules of cfg whenever a file under cfg.RulesDirs
-// changes (checked every cfg.ReloadInterval), until ctx is done. A set with
-// an invalid rule, or one that cannot be read, is reported and not used:
-// the previous set keeps running. Unsupported rules are reported and the
-// others load, as at start-up. It returns when ctx is done.
-func Watch(ctx context.Context, cfg Config, eng *Engine, opts LoadOptions, log *slog.Logger) {
+// Watch reloads the rules of cfg whenever the files under cfg.RulesDirs
+// differ from baseline (checked every cfg.ReloadInterval), until ctx is
+// done. baseline is the Fingerprint taken before the running set was
+// loaded, so a change made while it loaded is not missed. A set with an
+// invalid rule, or one that cannot be read, is reported and not used: the
+// previous set keeps running. Unsupported rules are reported and the others
+// load, as at start-up.
+func Watch(ctx context.Context, cfg Config, eng *Engine, opts LoadOptions, log *slog.Logger, baseline string) {
 	if cfg.ReloadInterval <= 0 || len(cfg.RulesDirs) == 0 {
 		return
 	}
-	last, _ := fingerprint(cfg.RulesDirs)
+	last := baseline
 	t := time.NewTicker(cfg.ReloadInterval)
 	defer t.Stop()
 	for {
@@ -32,7 +34,7 @@ func Watch(ctx context.Context, cfg Config, eng *Engine, opts LoadOptions, log *
 			return
 		case <-t.C:
 		}
-		fp, err := fingerprint(cfg.RulesDirs)
+		fp, err := Fingerprint(cfg.RulesDirs)
 		if err != nil {
 			log.Warn("rules not reloaded: cannot read the rule directories", "error", err)
 			continue
@@ -70,8 +72,9 @@ func Reload(cfg Config, eng *Engine, opts LoadOptions, log *slog.Logger) error {
 	return nil
 }
 
-// fingerprint summarizes the rule files of dirs (names, sizes, times).
-func fingerprint(dirs []string) (string, error) {
+// Fingerprint summarizes the rule files of dirs (names, sizes, times); take
+// it before loading the rules a Watch will compare against.
+func Fingerprint(dirs []string) (string, error) {
 	h := sha256.New()
 	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

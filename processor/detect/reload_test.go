@@ -47,6 +47,10 @@ func TestWatchReloadsValidSetsOnly(t *testing.T) {
 	cfg.RulesDirs = []string{dir}
 	cfg.ReloadInterval = 10 * time.Millisecond
 	cfg.SuppressionWindow = 0
+	baseline, err := Fingerprint(cfg.RulesDirs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rules, _, err := Load(LoadOptions{}, cfg.Sources()...)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +62,7 @@ func TestWatchReloadsValidSetsOnly(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Watch(ctx, cfg, eng, LoadOptions{}, log)
+		Watch(ctx, cfg, eng, LoadOptions{}, log, baseline)
 	}()
 	defer func() {
 		cancel()

@@ -69,6 +69,7 @@ type Pipeline struct {
 	norm Normalizer
 	det  Detector       // nil: detection off
 	eng  *detect.Engine // the engine New built, reloaded by Run; nil when injected or off
+	fp   string         // fingerprint of the rule directories before they were loaded
 	dlq  DeadLetterer
 	cfg  Config
 	set  Settings
@@ -91,6 +92,15 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 	case set.Detector != nil:
 		p.det = set.Detector
 	case cfg.Detect.Enabled:
+		// The fingerprint comes first: a change made while the rules
+		// load is then seen by the watcher.
+		if len(cfg.Detect.RulesDirs) > 0 {
+			fp, err := detect.Fingerprint(cfg.Detect.RulesDirs)
+			if err != nil {
+				return nil, fmt.Errorf("processor: %w", err)
+			}
+			p.fp = fp
+		}
 		eng, err := newEngine(cfg.Detect, p.log, detect.WithStateStore(&kvState{js: js}))
 		if err != nil {
 			return nil, err
@@ -150,7 +160,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			detect.Watch(ctx, p.cfg.Detect, p.eng, detect.LoadOptions{Placeholders: p.cfg.Detect.Placeholders}, p.log)
+			detect.Watch(ctx, p.cfg.Detect, p.eng, detect.LoadOptions{Placeholders: p.cfg.Detect.Placeholders}, p.log, p.fp)
 		}()
 	}
 	wg.Wait()
