@@ -45,6 +45,9 @@ func newPipeline(t *testing.T, h *harness, cfgMut func(*pipeline.Config)) func(c
 	tcfg := topology.NewDefaultConfig()
 	tcfg.Consumers.Processor.AckWait = 2 * time.Second
 	tcfg.Consumers.Processor.Backoff = nil
+	// Unlimited deliveries: a test that makes publishes fail for a while
+	// must not reach the last delivery, which dead-letters the input.
+	tcfg.Consumers.Processor.MaxDeliver = -1
 	p, err := pipeline.New(h.js, norm, deadletter.NewPublisher(h.js), cfg, pipeline.Settings{
 		Sources:  []string{"k8s_audit"},
 		Consumer: tcfg.Consumers.Processor,
