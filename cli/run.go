@@ -201,9 +201,10 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 		return err
 	}
 	proc, err := pipeline.New(js, norm, deadletter.NewPublisher(js), cfg.Processor, pipeline.Settings{
-		Logger:   logger,
-		Metrics:  metrics.Component(telemetry.KindProcessor, "processor"),
-		Consumer: cfg.Topology.Consumers.Processor,
+		Logger:     logger,
+		Metrics:    metrics.Component(telemetry.KindProcessor, "processor"),
+		Consumer:   cfg.Topology.Consumers.Processor,
+		Registerer: reg,
 	})
 	if err != nil {
 		return err

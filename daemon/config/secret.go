@@ -45,14 +45,25 @@ func (Secret) Format(f fmt.State, _ rune) {
 // LogValue redacts the secret in log/slog output.
 func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 
-// MarshalText returns [REDACTED]; encoding/json and yaml.v3 use it too.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+// The encoders write an unset secret as empty, so that a dumped config
+// (`crowsnest config defaults`) loads back without a literal "[REDACTED]"
+// password; a set one is always [REDACTED].
 
-// MarshalJSON returns "[REDACTED]".
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+// MarshalText returns [REDACTED], or nothing when unset.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.marshalled()), nil }
 
-// MarshalYAML returns [REDACTED].
-func (Secret) MarshalYAML() (any, error) { return redacted, nil }
+// MarshalJSON returns "[REDACTED]", or "" when unset.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.marshalled() + `"`), nil }
+
+// MarshalYAML returns [REDACTED], or "" when unset.
+func (s Secret) MarshalYAML() (any, error) { return s.marshalled(), nil }
+
+func (s Secret) marshalled() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
 
 // ResolveSecret implements the "<name>_file" convention: a component with a
 // secret key and a sibling file key calls it with both. A set file replaces

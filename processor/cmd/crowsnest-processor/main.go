@@ -49,9 +49,10 @@ func main() {
 			return err
 		}
 		p, err := pipeline.New(env.JetStream, norm, deadletter.NewPublisher(env.JetStream), cfg.Processor, pipeline.Settings{
-			Logger:   env.Logger,
-			Metrics:  env.Metrics.Component(telemetry.KindProcessor, "processor"),
-			Consumer: cfg.Topology.Consumers.Processor,
+			Logger:     env.Logger,
+			Metrics:    env.Metrics.Component(telemetry.KindProcessor, "processor"),
+			Consumer:   cfg.Topology.Consumers.Processor,
+			Registerer: env.Registry,
 		})
 		if err != nil {
 			return err
