@@ -42,9 +42,10 @@
 // ranges is exact in both directions.
 //
 // The index forgets what it no longer needs: sequences at or below the
-// consumer's ack floor (reported by the runner; JetStream will not deliver
-// them again) are dropped, and the journal is compacted into one snapshot
-// line on every rotation and whenever it passes 1 MiB. Without ack-floor
+// consumer's ack floor, as the runner reports it (it never passes a
+// redelivery at or below a floor it reported: see sink.ConsumerObserver), are
+// dropped, and the journal is compacted into one snapshot line on every
+// rotation and whenever it passes 1 MiB. Without ack-floor
 // reports the set is capped at 100,000 ranges, forgetting the oldest; a
 // forgotten record redelivered later is written twice, never lost.
 //

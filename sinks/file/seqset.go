@@ -85,8 +85,6 @@ func (s *seqSet) capRanges(max int) {
 
 func (s *seqSet) reset() { s.r = s.r[:0] }
 
-func (s *seqSet) empty() bool { return len(s.r) == 0 }
-
 // appendText appends the ranges as "lo-hi,lo-hi" ("-" for an empty set).
 func (s *seqSet) appendText(b []byte) []byte {
 	if len(s.r) == 0 {

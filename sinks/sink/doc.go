@@ -30,9 +30,16 @@
 // (TermWithReason). A record is never acknowledged before the store or the
 // dead-letter stream holds it.
 //
-// Every delivered message not yet settled — in the batch being written or
-// queued behind it — is kept alive with InProgress every AckWait/3, so a slow
-// store never gets its messages redelivered under it. In-flight memory is
+// Every delivered message not yet settled — in the batch being written, the
+// batch being filled or queued behind them — is kept alive with InProgress
+// every fifth of AckWait (or of the shortest backoff step), on a clock of its
+// own, so a slow store never gets its messages redelivered under it. Should a
+// message come again anyway (the process stalled for longer than that), the
+// Runner holds it once, by stream sequence, and settles only its newest
+// delivery: a stale Nak after the last delivery was dead-lettered would make
+// JetStream redeliver past MaxDeliver, which pins the consumer's ack floor.
+// A redelivery at or below the ack floor (already settled; it was on its way
+// when the ack landed) is dropped. In-flight memory is
 // bounded by the consumer's MaxAckPending (consumers.sink.max_ack_pending in
 // the topology config): JetStream delivers no more unacknowledged messages.
 //

@@ -1,20 +1,16 @@
 package sink
 
-import (
-	"sync"
+import "sync"
 
-	"github.com/nats-io/nats.go/jetstream"
-)
-
-// inbox holds the messages JetStream delivered that are not in a batch yet.
-// The pump fills it while the loop writes, so that every delivered message
-// is where the keep-alive can reach it (a message left in the client's
-// buffer during a slow write would outlive its AckWait and come twice). It
-// needs no bound of its own: JetStream delivers at most MaxAckPending
-// unacknowledged messages.
+// inbox holds, in delivery order, the deliveries that are not in a batch
+// yet. The pump fills it while the loop writes, so that every delivered
+// message is taken from the client at once and registered where the
+// keep-alive reaches it (a message left in the client's buffer during a slow
+// write would outlive its AckWait and come twice). It needs no bound of its
+// own: JetStream delivers at most MaxAckPending unacknowledged messages.
 type inbox struct {
 	mu     sync.Mutex
-	msgs   []jetstream.Msg
+	msgs   []*delivery
 	head   int
 	closed bool
 	err    error
@@ -32,7 +28,7 @@ func (q *inbox) signal() {
 	}
 }
 
-func (q *inbox) push(m jetstream.Msg) {
+func (q *inbox) push(m *delivery) {
 	q.mu.Lock()
 	if q.head > 0 && q.head == len(q.msgs) {
 		clear(q.msgs)
@@ -53,7 +49,7 @@ func (q *inbox) close(err error) {
 
 // pop returns the oldest message; ok is false when the inbox is empty, and
 // closed tells whether more can come.
-func (q *inbox) pop() (m jetstream.Msg, ok, closed bool) {
+func (q *inbox) pop() (m *delivery, ok, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.head == len(q.msgs) {
@@ -72,16 +68,7 @@ func (q *inbox) peekSize() int {
 	if q.head == len(q.msgs) {
 		return -1
 	}
-	return len(q.msgs[q.head].Data())
-}
-
-// each calls fn on every queued message, under the lock.
-func (q *inbox) each(fn func(jetstream.Msg)) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, m := range q.msgs[q.head:] {
-		fn(m)
-	}
+	return q.msgs[q.head].size
 }
 
 func (q *inbox) failure() error {

@@ -71,13 +71,21 @@ func New(js jetstream.JetStream, name string, s Sink, cfg RunnerConfig, set Sett
 
 // checkConsumerFit reports a runner config the consumer settings cannot
 // serve: a batch must fit in MaxAckPending twice (one being written, one
-// prefetched) and wait for its flush well within AckWait.
+// prefetched) and wait for its flush well within AckWait, and every ack wait
+// must leave the keep-alive room.
 func checkConsumerFit(cfg RunnerConfig, cs topology.ConsumerSettings) error {
 	var errs []error
 	if cs.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("consumers.sink.ack_wait must be at least 1s, got %s", cs.AckWait))
 	} else if cfg.FlushInterval > cs.AckWait/2 {
 		errs = append(errs, NewFieldError("flush_interval", "must be at most half of consumers.sink.ack_wait (%s), got %s", cs.AckWait, cfg.FlushInterval))
+	}
+	for i, b := range cs.Backoff {
+		// A backoff step is the ack wait of a redelivery: the keep-alive
+		// must fit in it as in ack_wait.
+		if b < time.Second {
+			errs = append(errs, fmt.Errorf("consumers.sink.backoff[%d] must be at least 1s, got %s", i, b))
+		}
 	}
 	if cs.MaxAckPending < 2*cfg.MaxBatchEvents {
 		errs = append(errs, NewFieldError("max_batch_events", "must be at most half of consumers.sink.max_ack_pending (%d), got %d", cs.MaxAckPending, cfg.MaxBatchEvents))
@@ -146,42 +154,6 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 			}
 		})
 	}
-	wg.Go(func() { r.watchConsumers(soft, loops) })
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// watchConsumers reads each consumer's info every StatusInterval: the lag
-// gauge, and ConsumerObserver.
-func (r *Runner) watchConsumers(ctx context.Context, loops []*streamLoop) {
-	obs, _ := r.sink.(ConsumerObserver)
-	t := time.NewTicker(r.cfg.StatusInterval)
-	defer t.Stop()
-	for {
-		for _, l := range loops {
-			ictx, cancel := context.WithTimeout(ctx, r.cfg.StatusInterval)
-			info, err := l.cons.Info(ictx)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					r.log.Warn("read consumer info", "stream", l.kind.Stream(), "err", err)
-				}
-				continue
-			}
-			r.m.pending[l.kind].Set(float64(info.NumPending))
-			if obs != nil {
-				obs.ObserveConsumer(ConsumerStatus{
-					Kind:          l.kind,
-					NumPending:    info.NumPending,
-					NumAckPending: info.NumAckPending,
-					AckFloor:      info.AckFloor.Stream,
-				})
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

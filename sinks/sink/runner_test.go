@@ -2,11 +2,14 @@ package sink_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/crowsnest-siem/crowsnest/bus/headers"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/crowsnest-siem/crowsnest/sinks/file"
@@ -260,6 +263,12 @@ func TestNewRejects(t *testing.T) {
 			_, err := sink.New(env.JS, "x", s, c, set)
 			return err
 		}, "max_batch_events"},
+		{"backoff step shorter than the keep-alive needs", func() error {
+			set := sinktest.Settings(t)
+			set.Consumer.Backoff = []time.Duration{500 * time.Millisecond}
+			_, err := sink.New(env.JS, "x", s, sinktest.RunnerConfig(), set)
+			return err
+		}, "backoff[0] must be at least 1s"},
 		{"batch too big for the consumer", func() error {
 			c := sinktest.RunnerConfig()
 			c.MaxBatchEvents = 900
@@ -290,5 +299,152 @@ func TestRunTwice(t *testing.T) {
 	}
 	if err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Fatalf("second Run = %v, want an error", err)
+	}
+}
+
+// gateSink holds its first WriteBatch until open is closed.
+type gateSink struct {
+	sink.Sink
+	open  chan struct{}
+	first sync.Once
+}
+
+func (g *gateSink) WriteBatch(ctx context.Context, batch []sink.Record) error {
+	var wait bool
+	g.first.Do(func() { wait = true })
+	if wait {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.Sink.WriteBatch(ctx, batch)
+}
+
+// logWatch passes records to next and counts those whose message starts
+// with prefix.
+type logWatch struct {
+	slog.Handler
+	prefix string
+	n      *atomic.Int64
+}
+
+func (w logWatch) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, w.prefix) {
+		w.n.Add(1)
+	}
+	return w.Handler.Handle(ctx, r)
+}
+
+func (w logWatch) WithAttrs(as []slog.Attr) slog.Handler {
+	return logWatch{w.Handler.WithAttrs(as), w.prefix, w.n}
+}
+
+func (w logWatch) WithGroup(g string) slog.Handler {
+	return logWatch{w.Handler.WithGroup(g), w.prefix, w.n}
+}
+
+// A message redelivered while the runner still holds it (its ack wait ran
+// out: here because the server's ack wait is shorter than the one the
+// runner keeps alive for, as when a process stalls) must be held once and
+// settled through its newest delivery. Settling the two deliveries apart
+// Nak-s the stale one after the last one was dead-lettered and terminated:
+// JetStream then redelivers past MaxDeliver, gives up on the message
+// unacknowledged, and the consumer's ack floor never reaches the end.
+func TestRedeliveryWhileHeldSettlesNewest(t *testing.T) {
+	env := sinktest.NewEnv(t)
+	const name = "held"
+	var merged atomic.Int64
+	set := sinktest.Settings(t)
+	set.Logger = slog.New(logWatch{set.Logger.Handler(), "message redelivered while held", &merged})
+	// The runner keeps messages alive for a 1-minute ack wait (every 12s);
+	// the server is told 2s below, so it redelivers the batch the gate holds.
+	set.Consumer = topology.ConsumerSettings{AckWait: time.Minute, MaxDeliver: 2, MaxAckPending: 1000}
+	cfg := sinktest.RunnerConfig()
+	cfg.Streams = []sink.Kind{sink.KindEvents}
+	cfg.Retry.MaxAttempts = 1 // the gated write is the delivery's only attempt
+
+	msgs := sinktest.Events("held", 3)
+	bad := msgs[1]
+	inner := sinktest.NewFaultInjectingSink(newFileSink(t)).FailRetryable(bad.ID, 1000)
+	gate := &gateSink{Sink: inner, open: make(chan struct{})}
+	r, err := sink.New(env.JS, name, gate, cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	// Shorten the ack wait behind the runner's back, then publish.
+	deadline := time.Now().Add(20 * time.Second)
+	for env.ConsumerInfo(t, name, sink.KindEvents) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the runner did not create its consumer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	short := set.Consumer
+	short.AckWait = 2 * time.Second
+	cc, err := topology.SinkConsumerConfig(name, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uctx, ucancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer ucancel()
+	if _, err := env.JS.UpdateConsumer(uctx, sink.KindEvents.Stream(), cc); err != nil {
+		t.Fatalf("shorten the ack wait: %v", err)
+	}
+	sinktest.Publish(t, env.JS, msgs)
+
+	// The first delivery of all three is in the gated write; wait for the
+	// second (the last: MaxDeliver 2) to reach the runner, then let the
+	// write fail the bad record.
+	for merged.Load() < int64(len(msgs)) {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			close(gate.open)
+			t.Fatalf("%d of %d redeliveries merged into the held messages", merged.Load(), len(msgs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(gate.open)
+
+	// Settled: the ack floor reaches the last message.
+	for {
+		info := env.ConsumerInfo(t, name, sink.KindEvents)
+		if info.AckFloor.Stream == uint64(len(msgs)) && info.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("not settled: ack floor %d of %d, ack pending %d, redelivered %d",
+				info.AckFloor.Stream, len(msgs), info.NumAckPending, info.NumRedelivered)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	done <- nil // for the cleanup
+
+	dl := env.DeadLetters(t)
+	if len(dl) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dl))
+	}
+	if got := dl[0].Header.Get(headers.DeliveryCount); got != "2" {
+		t.Errorf("dead letter delivery count = %q, want 2: the newest delivery decides", got)
+	}
+	if n := inner.Attempts(bad.ID); n != 1 {
+		t.Errorf("bad record written %d times, want once: its redelivery is the held record, not a second one", n)
+	}
+	for _, m := range []sinktest.Message{msgs[0], msgs[2]} {
+		if n := inner.Attempts(m.ID); n != 1 {
+			t.Errorf("record %s written %d times, want once", m.ID, n)
+		}
 	}
 }

@@ -25,8 +25,14 @@ type Sink interface {
 // ConsumerObserver is implemented by sinks that want to know the state of
 // their consumers (a live view showing the lag, a sink that prunes what it
 // remembers about acknowledged messages). The Runner calls ObserveConsumer
-// every RunnerConfig.StatusInterval for each stream, from its own goroutine:
-// implementations must be safe for concurrent use with WriteBatch.
+// about every RunnerConfig.StatusInterval for each stream, between that
+// stream's WriteBatch calls (never during one), but concurrently with the
+// other stream's: implementations must be safe for that.
+//
+// Once ObserveConsumer has reported an AckFloor, WriteBatch is never given a
+// redelivery of that stream at or below it, so a sink may forget what it
+// wrote there. (A redelivery sent before an ack landed can still arrive
+// afterwards; the Runner drops it.)
 type ConsumerObserver interface {
 	ObserveConsumer(ConsumerStatus)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
@@ -21,9 +22,20 @@ type streamLoop struct {
 	kind Kind
 	cons jetstream.Consumer
 	log  *slog.Logger
+	obs  ConsumerObserver // nil when the sink does not want the status
+
+	held *held
+	// floor is the consumer's ack floor as last observed: JetStream settled
+	// every sequence at or below it, so a redelivery of one is a stale copy
+	// that was on its way when the ack landed. Written by the loop, read by
+	// the pump.
+	floor atomic.Uint64
+	// status carries the latest consumer status from the watcher to the
+	// loop, which applies it between batches (see observe).
+	status chan ConsumerStatus
 
 	// The batch being filled; reused.
-	msgs  []jetstream.Msg
+	batch []*delivery
 	recs  []Record
 	bytes int
 
@@ -32,25 +44,27 @@ type streamLoop struct {
 	pending  []int
 	retry    []int
 	outcome  []error
-	settled  []bool
 	dlqCause []error
 	dlqIdx   []int
 }
 
 func newStreamLoop(r *Runner, k Kind, cons jetstream.Consumer) *streamLoop {
 	n := r.cfg.MaxBatchEvents
+	obs, _ := r.sink.(ConsumerObserver)
 	return &streamLoop{
 		r:       r,
 		kind:    k,
 		cons:    cons,
 		log:     r.log.With("stream", k.Stream()),
-		msgs:    make([]jetstream.Msg, 0, n),
+		obs:     obs,
+		held:    newHeld(),
+		status:  make(chan ConsumerStatus, 1),
+		batch:   make([]*delivery, 0, n),
 		recs:    make([]Record, 0, n),
 		sub:     make([]Record, 0, n),
 		pending: make([]int, 0, n),
 		retry:   make([]int, 0, n),
 		outcome: make([]error, 0, n),
-		settled: make([]bool, 0, n),
 	}
 }
 
@@ -80,28 +94,20 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 				q.close(err)
 				return
 			}
-			q.push(m)
-		}
-	})
-	// Queued messages are kept alive like the batch being written.
-	stopKeepAlive := make(chan struct{})
-	defer close(stopKeepAlive)
-	wg.Go(func() {
-		t := time.NewTicker(l.r.cs.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopKeepAlive:
-				return
-			case <-t.C:
-				q.each(func(m jetstream.Msg) {
-					if err := m.InProgress(); err != nil {
-						l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
-					}
-				})
+			if d := l.receive(m); d != nil {
+				q.push(d)
 			}
 		}
 	})
+	// Every held message — queued, in the batch being filled or written,
+	// being dead-lettered — is kept alive on a clock of its own, whatever
+	// the loop is doing, until run returns.
+	stopKeepAlive := make(chan struct{})
+	defer close(stopKeepAlive)
+	wg.Go(func() { l.keepAlive(stopKeepAlive) })
+	watchCtx, stopWatch := context.WithCancel(soft)
+	defer stopWatch()
+	wg.Go(func() { l.watch(watchCtx) })
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -125,10 +131,13 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 		case <-timer.C:
 			l.flush(soft, hard)
 			continue
+		case st := <-l.status:
+			l.observe(st)
+			continue
 		case <-q.ready:
 		}
 		for {
-			if size := q.peekSize(); size >= 0 && len(l.msgs) > 0 && l.bytes+size > int(l.r.cfg.MaxBatchBytes) {
+			if size := q.peekSize(); size >= 0 && len(l.batch) > 0 && l.bytes+size > int(l.r.cfg.MaxBatchBytes) {
 				timer.Stop()
 				l.flush(soft, hard)
 			}
@@ -153,10 +162,11 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 				l.nakNow(m)
 				continue
 			}
-			if l.add(m) && len(l.msgs) == 1 {
+			l.add(m)
+			if len(l.batch) == 1 {
 				timer.Reset(l.r.cfg.FlushInterval)
 			}
-			if len(l.msgs) >= l.r.cfg.MaxBatchEvents || l.bytes >= int(l.r.cfg.MaxBatchBytes) {
+			if len(l.batch) >= l.r.cfg.MaxBatchEvents || l.bytes >= int(l.r.cfg.MaxBatchBytes) {
 				timer.Stop()
 				l.flush(soft, hard)
 			}
@@ -164,9 +174,11 @@ func (l *streamLoop) run(soft, hard context.Context) error {
 	}
 }
 
-// add appends m to the batch and reports whether it did.
-func (l *streamLoop) add(m jetstream.Msg) bool {
-	meta, err := m.Metadata()
+// receive registers a delivery the pump took from the client and returns
+// it, or nil when the loop has nothing more to do with it: a redelivery of a
+// message held already (merged into it) or settled already.
+func (l *streamLoop) receive(m jetstream.Msg) *delivery {
+	md, err := m.Metadata()
 	if err != nil {
 		// Not a JetStream delivery; nothing can be done with it but to say so.
 		l.r.m.c.Error(telemetry.DecodeFailed, telemetry.StageReceiving)
@@ -174,49 +186,122 @@ func (l *streamLoop) add(m jetstream.Msg) bool {
 		if err := m.TermWithReason("no JetStream metadata"); err != nil {
 			l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 		}
-		return false
+		return nil
 	}
+	if md.NumDelivered > 1 && md.Sequence.Stream <= l.floor.Load() {
+		// Acked or terminated since it was sent; the server ignores
+		// anything said about it now.
+		l.log.Debug("stale redelivery of a settled message dropped", "seq", md.Sequence.Stream, "deliveries", md.NumDelivered)
+		return nil
+	}
+	d, fresh := l.held.add(m, md)
+	if !fresh {
+		l.log.Warn("message redelivered while held: its ack wait ran out before a keep-alive reached JetStream (process stalled, or ack_wait too short for this load); settling the newest delivery",
+			"seq", d.seq, "deliveries", md.NumDelivered, "ack_wait", l.r.cs.AckWait)
+		return nil
+	}
+	return d
+}
+
+// add appends d to the batch.
+func (l *streamLoop) add(d *delivery) {
+	m, delivered := l.held.current(d)
 	l.r.m.c.Received(1)
-	data := m.Data()
 	h := m.Headers()
-	l.msgs = append(l.msgs, m)
+	l.batch = append(l.batch, d)
 	l.recs = append(l.recs, Record{
-		Data:      data,
+		Data:      m.Data(),
 		ID:        h.Get(headers.MsgID),
 		Kind:      l.kind,
 		Subject:   m.Subject(),
 		Header:    h,
-		Seq:       meta.Sequence.Stream,
-		Delivered: meta.NumDelivered,
-		Stored:    meta.Timestamp,
+		Seq:       d.seq,
+		Delivered: delivered,
+		Stored:    d.stored,
 	})
-	l.bytes += len(data)
-	return true
+	l.bytes += d.size
+}
+
+// observe applies a consumer status: the floor first, so that nothing at or
+// below the floor the sink is told about reaches WriteBatch afterwards (a
+// sink may forget what it wrote there). It runs on the loop, between
+// batches.
+func (l *streamLoop) observe(st ConsumerStatus) {
+	l.floor.Store(st.AckFloor)
+	if l.obs != nil {
+		l.obs.ObserveConsumer(st)
+	}
+}
+
+// statusTimeout bounds one read of the consumer info. It is generous: a
+// read only feeds the lag gauge, the observer and the floor, all of which
+// may lag behind without harm, while a short timeout under load turns into a
+// stream of warnings.
+const statusTimeout = 10 * time.Second
+
+// watch reads the consumer's info every StatusInterval until ctx ends: the
+// lag gauge here, the rest handed to the loop (observe).
+func (l *streamLoop) watch(ctx context.Context) {
+	t := time.NewTicker(l.r.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, max(l.r.cfg.StatusInterval, statusTimeout))
+		info, err := l.cons.Info(ictx)
+		cancel()
+		switch {
+		case err == nil:
+			l.r.m.pending[l.kind].Set(float64(info.NumPending))
+			st := ConsumerStatus{
+				Kind:          l.kind,
+				NumPending:    info.NumPending,
+				NumAckPending: info.NumAckPending,
+				AckFloor:      info.AckFloor.Stream,
+			}
+			// Replace a status the loop has not applied yet.
+			select {
+			case <-l.status:
+			default:
+			}
+			l.status <- st
+		case ctx.Err() == nil:
+			l.log.Warn("read consumer info", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dropSettled takes out of the batch the redeliveries JetStream settled
+// since they were received (see streamLoop.floor).
+func (l *streamLoop) dropSettled() {
+	floor := l.floor.Load()
+	k := 0
+	for i, d := range l.batch {
+		if d.seq <= floor && l.held.dropRedelivered(d) {
+			l.r.m.c.DiscardedIntentional(1)
+			l.bytes -= d.size
+			continue
+		}
+		l.batch[k], l.recs[k] = d, l.recs[i]
+		k++
+	}
+	clear(l.batch[k:])
+	clear(l.recs[k:])
+	l.batch, l.recs = l.batch[:k], l.recs[:k]
 }
 
 // flush writes the batch and settles every message of it, then empties it.
 func (l *streamLoop) flush(soft, hard context.Context) {
-	n := len(l.msgs)
+	defer l.reset()
+	l.dropSettled()
+	n := len(l.batch)
 	if n == 0 {
 		return
 	}
-	defer l.reset()
 	l.r.m.batchSize.Observe(float64(n))
-
-	l.settled = l.settled[:n]
-	clear(l.settled)
-	var mu sync.Mutex // guards settled between settling and the keep-alive
-	stopKeepAlive := l.keepAlive(&mu)
-	defer stopKeepAlive()
-	settle := func(i int) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if l.settled[i] {
-			return false
-		}
-		l.settled[i] = true
-		return true
-	}
 
 	l.pending = l.pending[:0]
 	for i := range n {
@@ -231,13 +316,12 @@ func (l *streamLoop) flush(soft, hard context.Context) {
 			err := l.outcome[j]
 			switch {
 			case err == nil:
-				if settle(i) {
-					l.ack(i)
-				}
+				l.ack(i)
 			case IsPermanent(err):
 				l.dlqCause, l.dlqIdx = append(l.dlqCause, err), append(l.dlqIdx, i)
 			case final && l.lastDelivery(i):
-				err = fmt.Errorf("gave up after %d deliveries: %w", l.recs[i].Delivered, err)
+				_, delivered := l.held.current(l.batch[i])
+				err = fmt.Errorf("gave up after %d deliveries: %w", delivered, err)
 				l.dlqCause, l.dlqIdx = append(l.dlqCause, err), append(l.dlqIdx, i)
 			default:
 				l.retry = append(l.retry, i)
@@ -246,7 +330,7 @@ func (l *streamLoop) flush(soft, hard context.Context) {
 		if len(l.retry) > 0 {
 			l.r.m.writeError(l.outcome[indexOf(l.pending, l.retry[0])], len(l.retry))
 		}
-		l.deadLetter(hard, settle)
+		l.deadLetter(hard)
 		if len(l.retry) == 0 {
 			return
 		}
@@ -265,9 +349,7 @@ func (l *streamLoop) flush(soft, hard context.Context) {
 		l.log.Warn("write failed, redelivering later", "attempts", attempt, "records", len(l.retry),
 			"event_id", l.recs[first].ID, "err", l.outcome[indexOf(l.pending, first)])
 		for _, i := range l.retry {
-			if settle(i) {
-				l.nak(i)
-			}
+			l.nak(i)
 		}
 		return
 	}
@@ -308,48 +390,54 @@ func (l *streamLoop) write(hard context.Context) {
 	}
 }
 
-// lastDelivery reports whether JetStream will not deliver record i again.
+// lastDelivery reports whether JetStream will not deliver record i again:
+// judged on its newest delivery, which may have come during the write.
 func (l *streamLoop) lastDelivery(i int) bool {
-	return l.r.cs.MaxDeliver > 0 && l.recs[i].Delivered >= uint64(l.r.cs.MaxDeliver)
+	_, delivered := l.held.current(l.batch[i])
+	return l.r.cs.IsLastDelivery(delivered)
 }
 
 // deadLetter publishes the records l.dlqIdx names to the dead-letter stream
 // (bus/deadletter: original bytes, reason, stage, delivery count), then
 // terminates each one JetStream stored; the others are handed back for
 // redelivery (they are dead-lettered again then).
-func (l *streamLoop) deadLetter(ctx context.Context, settle func(int) bool) {
+func (l *streamLoop) deadLetter(ctx context.Context) {
 	if len(l.dlqIdx) == 0 {
 		return
 	}
 	l.r.m.writeError(l.dlqCause[0], len(l.dlqIdx))
 	errs := make([]error, len(l.dlqIdx))
 	for j, i := range l.dlqIdx {
-		rec := deadletter.FromMsg(l.r.consumer, l.msgs[i], l.dlqCause[j])
-		errs[j] = l.r.dlq.Publish(ctx, rec)
+		m, _ := l.held.current(l.batch[i])
+		errs[j] = l.r.dlq.Publish(ctx, deadletter.FromMsg(l.r.consumer, m, l.dlqCause[j]))
 	}
 	for j, i := range l.dlqIdx {
 		rec := &l.recs[i]
 		if errs[j] != nil {
 			l.r.m.c.Error(telemetry.PublishFailed, telemetry.StageSending)
 			l.log.Error("dead-letter publish failed, redelivering later", "event_id", rec.ID, "err", errs[j], "cause", l.dlqCause[j])
-			if settle(i) {
-				l.nak(i)
-			}
+			l.nak(i)
 			continue
 		}
-		l.log.Warn("record dead-lettered", "event_id", rec.ID, "seq", rec.Seq, "deliveries", rec.Delivered, "err", l.dlqCause[j])
+		m, delivered, ok := l.held.take(l.batch[i])
+		if !ok {
+			continue
+		}
+		l.log.Warn("record dead-lettered", "event_id", rec.ID, "seq", rec.Seq, "deliveries", delivered, "err", l.dlqCause[j])
 		l.r.m.c.DiscardedUnintentional(1)
-		if settle(i) {
-			if err := l.msgs[i].TermWithReason(oneLine("dead-lettered by "+l.r.consumer+": "+l.dlqCause[j].Error(), 256)); err != nil {
-				l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
-				l.log.Warn("term failed", "event_id", rec.ID, "err", err)
-			}
+		if err := m.TermWithReason(oneLine("dead-lettered by "+l.r.consumer+": "+l.dlqCause[j].Error(), 256)); err != nil {
+			l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
+			l.log.Warn("term failed", "event_id", rec.ID, "err", err)
 		}
 	}
 }
 
 func (l *streamLoop) ack(i int) {
-	if err := l.msgs[i].Ack(); err != nil {
+	m, _, ok := l.held.take(l.batch[i])
+	if !ok {
+		return
+	}
+	if err := m.Ack(); err != nil {
 		l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 		l.log.Warn("ack failed; the record will be redelivered", "event_id", l.recs[i].ID, "err", err)
 		return
@@ -359,54 +447,50 @@ func (l *streamLoop) ack(i int) {
 
 // nakNow hands a message that never made it into a batch back to
 // JetStream for immediate redelivery.
-func (l *streamLoop) nakNow(m jetstream.Msg) {
+func (l *streamLoop) nakNow(d *delivery) {
+	m, _, ok := l.held.take(d)
+	if !ok {
+		return
+	}
 	if err := m.Nak(); err != nil {
 		l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 	}
 }
 
 func (l *streamLoop) nak(i int) {
-	d := backoff(int(l.recs[i].Delivered), l.r.cfg.Retry.RedeliveryDelay, l.r.cfg.Retry.MaxRedeliveryDelay)
-	if err := l.msgs[i].NakWithDelay(d); err != nil {
+	m, delivered, ok := l.held.take(l.batch[i])
+	if !ok {
+		return
+	}
+	d := backoff(int(delivered), l.r.cfg.Retry.RedeliveryDelay, l.r.cfg.Retry.MaxRedeliveryDelay)
+	if err := m.NakWithDelay(d); err != nil {
 		l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
 		l.log.Warn("nak failed; the record is redelivered after ack_wait", "event_id", l.recs[i].ID, "err", err)
 	}
 }
 
-// keepAlive tells JetStream every AckWait/3 that the unsettled messages of
-// the batch are still being worked on, so a slow write or a retry pause does
-// not get them redelivered under it. It returns the function that stops it.
-func (l *streamLoop) keepAlive(mu *sync.Mutex) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(l.r.cs.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			mu.Lock()
-			for i, s := range l.settled {
-				if s {
-					continue
-				}
-				if err := l.msgs[i].InProgress(); err != nil {
-					l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
-				}
-			}
-			mu.Unlock()
+// keepAlive tells JetStream every keepAliveEvery that the held messages are
+// still being worked on, so that a slow write, a retry pause, a dead-letter
+// publish or a queue behind them does not get them redelivered under us.
+func (l *streamLoop) keepAlive(stop <-chan struct{}) {
+	t := time.NewTicker(keepAliveEvery(l.r.cs))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
 		}
-	})
-	return func() { close(done); wg.Wait() }
+		for range l.held.inProgress() {
+			l.r.m.c.Error(telemetry.AckFailed, telemetry.StageSending)
+		}
+	}
 }
 
 func (l *streamLoop) reset() {
-	clear(l.msgs)
+	clear(l.batch)
 	clear(l.recs)
-	l.msgs, l.recs, l.bytes = l.msgs[:0], l.recs[:0], 0
+	l.batch, l.recs, l.bytes = l.batch[:0], l.recs[:0], 0
 }
 
 // sleep waits d, or less if ctx ends first; it reports whether it slept d.

@@ -24,7 +24,8 @@
 // and by redelivery until written; a record still failing on its last
 // delivery is dead-lettered; shutdown flushes and acknowledges the batch it
 // holds; a write slower than AckWait is kept alive and not redelivered under
-// it.
+// it; and, throughout, the runner never gives the sink a redelivery at or
+// below an ack floor it has reported (ConsumerObserver).
 //
 // This package is for tests and benchmarks only; it must not be imported by
 // a sink's production code.

@@ -3,8 +3,8 @@ package sinktest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"strconv"
 	"testing"
 	"time"
 
@@ -62,21 +62,31 @@ func RunnerConfig() sink.RunnerConfig {
 	return c
 }
 
+// AckWait is the consumers' ack wait in the suite. Tests run in parallel
+// with the race detector on busy machines, where a process can stall for a
+// second or more: a shorter ack wait makes JetStream redeliver under a
+// healthy runner and turns delivery-count checks into coin flips. A test that
+// needs a quick redelivery (a crash) sets its own.
+const AckWait = 5 * time.Second
+
 // Settings returns settings for tests: warnings logged to the test, a
-// private metrics registry, and a consumer that redelivers unacknowledged
-// messages after one second (so a simulated crash is over quickly).
+// private metrics registry, and a consumer with ack wait AckWait.
 func Settings(tb testing.TB) sink.Settings {
 	return sink.Settings{
 		Logger:  slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Metrics: prometheus.NewRegistry(),
 		DataDir: tb.TempDir(),
 		Consumer: topology.ConsumerSettings{
-			AckWait:       time.Second,
+			AckWait:       AckWait,
 			MaxDeliver:    -1,
 			MaxAckPending: 1000,
 		},
 	}
 }
+
+// infoTimeout bounds the suite's reads of consumer and stream info: generous,
+// since a loaded machine answers slowly and a timeout fails the test.
+const infoTimeout = 15 * time.Second
 
 // ConsumerInfo returns the info of sink name's consumer on the stream of k,
 // or nil when the runner has not created it yet.
@@ -86,7 +96,7 @@ func (e *Env) ConsumerInfo(tb testing.TB, name string, k sink.Kind) *jetstream.C
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
 	defer cancel()
 	c, err := e.JS.Consumer(ctx, k.Stream(), durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -112,14 +122,17 @@ func (e *Env) WaitSettled(tb testing.TB, name string, timeout time.Duration) {
 		settled, state := true, ""
 		for _, k := range sink.Kinds() {
 			info := e.ConsumerInfo(tb, name, k)
-			switch {
-			case info == nil:
+			if info == nil {
 				settled = false
-				state += " " + k.String() + ": no consumer yet"
-			case info.NumPending != 0 || info.NumAckPending != 0 || info.AckFloor.Stream < e.lastSeq(tb, k):
+				state += " " + k.String() + ": no consumer yet;"
+				continue
+			}
+			if last := e.lastSeq(tb, k); info.NumPending != 0 || info.NumAckPending != 0 || info.AckFloor.Stream < last {
 				settled = false
-				state += " " + k.String() + ": pending " + strconv.FormatUint(info.NumPending, 10) +
-					", ack pending " + strconv.Itoa(info.NumAckPending)
+				// An ack floor short of the end with nothing pending is a
+				// message JetStream gave up on (past MaxDeliver) unsettled.
+				state += fmt.Sprintf(" %s: pending %d, ack pending %d, redelivered %d, ack floor %d of %d;",
+					k, info.NumPending, info.NumAckPending, info.NumRedelivered, info.AckFloor.Stream, last)
 			}
 		}
 		if settled {
@@ -135,7 +148,7 @@ func (e *Env) WaitSettled(tb testing.TB, name string, timeout time.Duration) {
 // lastSeq is the sequence of the last message in the stream of k.
 func (e *Env) lastSeq(tb testing.TB, k sink.Kind) uint64 {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
 	defer cancel()
 	s, err := e.JS.Stream(ctx, k.Stream())
 	if err != nil {
@@ -151,7 +164,7 @@ func (e *Env) lastSeq(tb testing.TB, k sink.Kind) uint64 {
 // DeadLetters returns every message of the dead-letter stream, oldest first.
 func (e *Env) DeadLetters(tb testing.TB) []*jetstream.RawStreamMsg {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
 	defer cancel()
 	s, err := e.JS.Stream(ctx, topology.DeadLetterStream)
 	if err != nil {

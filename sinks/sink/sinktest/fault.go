@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +38,12 @@ type FaultInjectingSink struct {
 	crashed    bool
 	attempts   map[string]int
 	delivered  map[string]uint64
+
+	// What ObserveConsumer reported, apart: it may come during a write of
+	// the other stream.
+	floorMu    sync.Mutex
+	floors     map[sink.Kind]uint64
+	belowFloor []string
 }
 
 // NewFaultInjectingSink wraps inner; with no faults set it only records.
@@ -47,6 +54,7 @@ func NewFaultInjectingSink(inner sink.Sink) *FaultInjectingSink {
 		permanent: map[string]bool{},
 		attempts:  map[string]int{},
 		delivered: map[string]uint64{},
+		floors:    map[sink.Kind]uint64{},
 	}
 }
 
@@ -121,6 +129,15 @@ func (f *FaultInjectingSink) Delivered(id string) uint64 {
 	return f.delivered[id]
 }
 
+// BelowFloor returns the ids of the redelivered records WriteBatch was given
+// at or below an ack floor ObserveConsumer had already reported: the runner
+// promises there are none, so that a sink may forget what it wrote there.
+func (f *FaultInjectingSink) BelowFloor() []string {
+	f.floorMu.Lock()
+	defer f.floorMu.Unlock()
+	return slices.Clone(f.belowFloor)
+}
+
 // Crashed reports whether the crash was injected.
 func (f *FaultInjectingSink) Crashed() bool {
 	f.mu.Lock()
@@ -136,6 +153,13 @@ func (f *FaultInjectingSink) WriteBatch(ctx context.Context, batch []sink.Record
 	if f.crashed {
 		return ErrInjectedCrash
 	}
+	f.floorMu.Lock()
+	for _, r := range batch {
+		if r.Delivered > 1 && r.Seq <= f.floors[r.Kind] {
+			f.belowFloor = append(f.belowFloor, r.ID)
+		}
+	}
+	f.floorMu.Unlock()
 	for _, r := range batch {
 		f.attempts[r.ID]++
 		f.delivered[r.ID] = max(f.delivered[r.ID], r.Delivered)
@@ -212,8 +236,12 @@ func (f *FaultInjectingSink) CloseCrashed(ctx context.Context) error {
 
 var _ sink.Sink = (*FaultInjectingSink)(nil)
 
-// ObserveConsumer passes the consumer status to the real sink, if it wants it.
+// ObserveConsumer records the ack floor and passes the consumer status to
+// the real sink, if it wants it.
 func (f *FaultInjectingSink) ObserveConsumer(s sink.ConsumerStatus) {
+	f.floorMu.Lock()
+	f.floors[s.Kind] = max(f.floors[s.Kind], s.AckFloor)
+	f.floorMu.Unlock()
 	if o, ok := f.inner.(sink.ConsumerObserver); ok {
 		o.ObserveConsumer(s)
 	}

@@ -145,16 +145,27 @@ func checkStored(tb testing.TB, h Harness, stored map[string]int, ids []string) 
 	}
 }
 
+// checkFloor fails if the runner gave s a redelivered record it had already
+// reported settled (at or below the ack floor).
+func checkFloor(tb testing.TB, s *FaultInjectingSink) {
+	tb.Helper()
+	if ids := s.BelowFloor(); len(ids) > 0 {
+		tb.Errorf("records %v written again after the ack floor passed them", ids)
+	}
+}
+
 func testAtLeastOnce(t *testing.T, h Harness) {
 	env := NewEnv(t)
 	store := h.NewStore(t)
 	msgs := append(Events("alo", 230), Alerts("alo", 20)...)
 	Publish(t, env.JS, msgs)
-	run := start(t, h, env.JS, store.Open(t))
+	s := NewFaultInjectingSink(store.Open(t))
+	run := start(t, h, env.JS, s)
 	env.WaitSettled(t, h.Name, settleTimeout)
 	if err := run.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	checkFloor(t, s)
 	checkStored(t, h, store.Stored(t), IDs(msgs))
 	if dl := env.DeadLetters(t); len(dl) != 0 {
 		t.Errorf("%d dead letters, want none", len(dl))
@@ -167,12 +178,15 @@ func testCrashBeforeAck(t *testing.T, h Harness) {
 	msgs := append(Events("crash", 230), Alerts("crash", 20)...)
 	Publish(t, env.JS, msgs)
 
+	// The unacknowledged batch comes back after the ack wait: keep it short.
+	quick := func(_ *sink.RunnerConfig, set *sink.Settings) { set.Consumer.AckWait = 2 * time.Second }
+
 	// First life: the connection dies right after the second write reached
 	// the store, so its acks never leave.
 	nc, js := env.Connect(t)
 	first := NewFaultInjectingSink(store.Open(t)).CrashAfter(2, nc.Close)
 	t.Cleanup(func() { _ = first.CloseCrashed(context.Background()) })
-	run := start(t, h, js, first)
+	run := start(t, h, js, first, quick)
 	if err := run.wait(t); err == nil {
 		t.Fatal("Run returned nil after its connection died; want an error")
 	}
@@ -183,7 +197,7 @@ func testCrashBeforeAck(t *testing.T, h Harness) {
 	// Second life: a fresh sink over the same store, a fresh connection.
 	_, js2 := env.Connect(t)
 	second := NewFaultInjectingSink(store.Open(t))
-	run2 := start(t, h, js2, second)
+	run2 := start(t, h, js2, second, quick)
 	env.WaitSettled(t, h.Name, settleTimeout)
 	if err := run2.stop(t); err != nil {
 		t.Fatalf("Run after restart: %v", err)
@@ -191,6 +205,7 @@ func testCrashBeforeAck(t *testing.T, h Harness) {
 	if second.MaxDelivered() < 2 {
 		t.Fatal("no record was redelivered after the crash: the test proves nothing")
 	}
+	checkFloor(t, second)
 	checkStored(t, h, store.Stored(t), IDs(msgs))
 }
 
@@ -281,6 +296,7 @@ func testInjectedPermanentRecord(t *testing.T, h Harness) {
 	if n := s.Attempts(bad.ID); n != 1 {
 		t.Errorf("permanently failing record written %d times, want 1", n)
 	}
+	checkFloor(t, s)
 	good := slices.Concat(msgs[:77], msgs[78:])
 	checkStored(t, h, store.Stored(t), IDs(good))
 }
@@ -312,6 +328,7 @@ func testRetryableFaults(t *testing.T, h Harness) {
 	if dl := env.DeadLetters(t); len(dl) != 0 {
 		t.Errorf("%d dead letters, want none: retryable failures must not be dead-lettered", len(dl))
 	}
+	checkFloor(t, s)
 	checkStored(t, h, store.Stored(t), IDs(msgs))
 }
 
@@ -341,6 +358,7 @@ func testLastDelivery(t *testing.T, h Harness) {
 	if n := s.Attempts(bad.ID); n != 6 {
 		t.Errorf("record written %d times, want 6 (2 attempts on each of 3 deliveries)", n)
 	}
+	checkFloor(t, s)
 	good := slices.Concat(msgs[:30], msgs[31:])
 	checkStored(t, h, store.Stored(t), IDs(good))
 }
@@ -399,10 +417,14 @@ func testSlowWrite(t *testing.T, h Harness) {
 	store := h.NewStore(t)
 	msgs := append(Events("slow", 60), Alerts("slow", 5)...)
 	Publish(t, env.JS, msgs)
-	// The write outlasts AckWait (1s) more than twice: only InProgress
-	// keeps JetStream from redelivering the batch under it.
-	s := NewFaultInjectingSink(store.Open(t)).Slow(1, 2500*time.Millisecond)
-	run := start(t, h, env.JS, s)
+	// The write outlasts the ack wait 2.5 times: only InProgress keeps
+	// JetStream from redelivering the batch under it (and the batch queued
+	// behind it). The ack wait is short for the test's sake, yet several
+	// keep-alive periods long, so a stalled scheduler is not mistaken for a
+	// missing keep-alive.
+	const ackWait = 2 * time.Second
+	s := NewFaultInjectingSink(store.Open(t)).Slow(1, ackWait*5/2)
+	run := start(t, h, env.JS, s, func(_ *sink.RunnerConfig, set *sink.Settings) { set.Consumer.AckWait = ackWait })
 	env.WaitSettled(t, h.Name, settleTimeout)
 	if err := run.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -410,5 +432,6 @@ func testSlowWrite(t *testing.T, h Harness) {
 	if d := s.MaxDelivered(); d != 1 {
 		t.Errorf("a record was delivered %d times: the slow batch was not kept alive", d)
 	}
+	checkFloor(t, s)
 	checkStored(t, h, store.Stored(t), IDs(msgs))
 }
