@@ -149,7 +149,7 @@ type CrowsnestAlert struct {
 	EventIDs []string `json:"event_ids,omitzero"`
 	// The entity the alert is about (pod, container or user key), used for suppression.
 	Entity string `json:"entity,omitzero"`
-	// How many further matches were suppressed into this alert within the suppression window.
+	// How many matches of this rule and entity were suppressed since the previous alert, within the suppression window.
 	SuppressedCount int64 `json:"suppressed_count,omitzero"`
 	// Correlation type when the alert comes from a Sigma correlation (event_count, value_count, temporal, temporal_ordered).
 	Correlation string `json:"correlation,omitzero"`
