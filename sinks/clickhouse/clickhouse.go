@@ -414,8 +414,8 @@ func (w *tableWriter) queryIDs(ctx context.Context, into map[string]bool) error 
 	return rows.Err()
 }
 
-// insertRange inserts rows [lo, hi). When the server (or the client) rejects
-// the data itself, it splits the range in halves until the rejected rows are
+// insertRange inserts rows [lo, hi). When the server rejects the data
+// itself, it splits the range in halves until the rejected rows are
 // alone, each then a permanent failure of its record; the halves carry
 // tokens of their own, the same on every retry, so a retry of a half-written
 // split writes nothing twice.
@@ -455,6 +455,11 @@ func (w *tableWriter) send(ctx context.Context, lo, hi int) error {
 	}
 	defer abortBatch(batch, w.s.log)
 	if err := w.appendColumns(batch, lo, hi); err != nil {
+		// Every value was checked against its registry type, so the
+		// column's type on the server differs (the native protocol takes
+		// the server's): a schema problem, retried after a fresh check,
+		// never a reason to dead-letter the records.
+		w.s.ensured.Store(false)
 		return err
 	}
 	if err := batch.Send(); err != nil {
@@ -471,13 +476,13 @@ func (w *tableWriter) appendColumns(batch driver.Batch, lo, hi int) error {
 		if col.rowWise() {
 			for r := lo; r < hi; r++ {
 				if err := bc.AppendRow(col.row(r)); err != nil {
-					return &dataError{fmt.Errorf("append %s to column %s: %w", w.msgIDs[r], w.cols[i].Name, err)}
+					return fmt.Errorf("append %s to column %s of %s: %w", w.msgIDs[r], w.cols[i].Name, w.table, err)
 				}
 			}
 			continue
 		}
 		if err := bc.Append(col.slice(lo, hi)); err != nil {
-			return &dataError{fmt.Errorf("append column %s: %w", w.cols[i].Name, err)}
+			return fmt.Errorf("append column %s of %s: %w", w.cols[i].Name, w.table, err)
 		}
 	}
 	return nil
@@ -529,17 +534,7 @@ var dataCodes = map[int32]bool{
 	469: true, // VIOLATED_CONSTRAINT
 }
 
-// dataError is a value the client refused to append.
-type dataError struct{ err error }
-
-func (e *dataError) Error() string { return e.err.Error() }
-func (e *dataError) Unwrap() error { return e.err }
-
 func isDataError(err error) bool {
-	var de *dataError
-	if errors.As(err, &de) {
-		return true
-	}
 	var ex *clickhouse.Exception
 	return errors.As(err, &ex) && dataCodes[ex.Code]
 }

@@ -61,9 +61,10 @@
 // A value the server rejects for its data (parse, type and range errors,
 // constraint violations) makes the sink split the insert in halves until the
 // rejected records are alone, each then a permanent failure. Anything else —
-// a connection refused, a timeout, a 5xx, too many parts, a missing table —
-// fails the whole batch as retryable; a missing table or column also makes
-// the next write check the schema again.
+// a connection refused, a timeout, a 5xx, too many parts, a missing table, a
+// checked value clickhouse-go refuses (the server's column type differs) —
+// fails the whole batch as retryable; a missing table or column and a
+// refused value also make the next write check the schema again.
 //
 // This package must not ack messages, talk to NATS or run SQL built from
 // event data: values travel as insert columns and query parameters only.
