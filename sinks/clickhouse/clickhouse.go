@@ -279,8 +279,8 @@ func (w *tableWriter) write(ctx context.Context, batch []sink.Record, be *sink.B
 		redelivered = redelivered || r.Delivered > 1
 		row++
 	}
-	defer clear(w.msgIDs) // no reference to the message buffers past the call
-	defer clear(w.errs)
+	// Keep no reference to this batch's documents past the call.
+	defer w.release()
 	if w.b.Rows() > 0 && redelivered {
 		if err := w.skipStored(ctx, batch); err != nil {
 			return err
@@ -290,6 +290,16 @@ func (w *tableWriter) write(ctx context.Context, batch []sink.Record, be *sink.B
 		return nil
 	}
 	return w.insertRange(ctx, 0, w.b.Rows(), be)
+}
+
+// release drops every reference to the last batch, keeping the memory.
+func (w *tableWriter) release() {
+	clear(w.msgIDs)
+	clear(w.errs)
+	w.b.Reset()
+	for _, p := range w.parts {
+		p.Reset()
+	}
 }
 
 // Conversion runs on up to maxConvertWorkers goroutines, each taking a
