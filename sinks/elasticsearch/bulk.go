@@ -163,7 +163,13 @@ func (w *bulkWrite) send(ctx context.Context) {
 		w.b.body.Reset()
 		w.b.items = w.b.items[:0]
 	}()
-	if err := w.post(ctx); err != nil {
+	err := w.post(ctx)
+	if err == nil {
+		err = itemOutcomes(w.b.reply.Bytes(), len(w.b.items), func(j int, err error) {
+			w.be.Failed(w.b.items[j], err)
+		})
+	}
+	if err != nil {
 		if w.wholeErr == nil {
 			w.wholeErr = err
 		}
@@ -171,9 +177,7 @@ func (w *bulkWrite) send(ctx context.Context) {
 		for _, i := range w.b.items {
 			w.be.Failed(i, err)
 		}
-		return
 	}
-	w.outcomes()
 }
 
 // post sends the body and reads a 200 reply into w.b.reply; anything else
@@ -199,23 +203,31 @@ func (w *bulkWrite) post(ctx context.Context) error {
 		}
 		return fmt.Errorf("elasticsearch: bulk of %d documents: %s", n, r.errorText())
 	}
-	if got := gjson.GetBytes(w.b.reply.Bytes(), "items.#").Int(); got != int64(n) {
-		return fmt.Errorf("elasticsearch: bulk reply has %d items for %d documents", got, n)
-	}
 	return nil
 }
 
-// outcomes reads the per-item results of a 200 reply: 200/201 written, 409
-// already there (an earlier delivery wrote it: written), others failed.
-func (w *bulkWrite) outcomes() {
-	reply := w.b.reply.Bytes()
+// itemOutcomes reads the per-item results of a 200 bulk reply for n
+// documents and calls failed for each document that was not written:
+// 200/201 are written, 409 is already there (an earlier delivery wrote it),
+// anything else failed, permanently or not (ItemError.Retryable). A reply
+// that does not account for exactly n documents is an error.
+func itemOutcomes(reply []byte, n int, failed func(j int, err error)) error {
+	if !gjson.ValidBytes(reply) {
+		return fmt.Errorf("elasticsearch: bulk reply is not JSON: %.200q", reply)
+	}
+	items := gjson.GetBytes(reply, "items")
+	if got := items.Get("#").Int(); !items.IsArray() || got != int64(n) {
+		return fmt.Errorf("elasticsearch: bulk reply has %d items for %d documents", got, n)
+	}
 	if !gjson.GetBytes(reply, "errors").Bool() {
-		return
+		return nil
 	}
 	j := 0
-	gjson.GetBytes(reply, "items").ForEach(func(_, item gjson.Result) bool {
-		i := w.b.items[j]
-		j++
+	items.ForEach(func(_, item gjson.Result) bool {
+		if j >= n {
+			return false
+		}
+		defer func() { j++ }()
 		// One key: the action ("create").
 		var op gjson.Result
 		item.ForEach(func(_, v gjson.Result) bool { op = v; return false })
@@ -232,12 +244,13 @@ func (w *bulkWrite) outcomes() {
 			ie.Type = "status " + strconv.Itoa(status)
 		}
 		if ie.Retryable() {
-			w.be.Failed(i, ie)
+			failed(j, ie)
 		} else {
-			w.be.Failed(i, sink.Permanent(ie))
+			failed(j, sink.Permanent(ie))
 		}
 		return true
 	})
+	return nil
 }
 
 func cut(s string, n int) string {
