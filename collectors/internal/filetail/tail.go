@@ -58,10 +58,10 @@ type Tailer struct {
 	pub    Publisher
 	h      Handler
 	source string
-	log  *slog.Logger
-	buf  []byte // one read buffer for every file: files are served in turn
-	cps  *checkpoints
-	fols []*follower
+	log    *slog.Logger
+	buf    []byte // one read buffer for every file: files are served in turn
+	cps    *checkpoints
+	fols   []*follower
 	// lastSave is when the checkpoint was last written.
 	lastSave time.Time
 }
