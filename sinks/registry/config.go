@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/crowsnest-siem/crowsnest/sinks/clickhouse"
+	"github.com/crowsnest-siem/crowsnest/sinks/elasticsearch"
 	"github.com/crowsnest-siem/crowsnest/sinks/file"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 	"github.com/crowsnest-siem/crowsnest/sinks/terminal"
@@ -27,6 +28,10 @@ type Config struct {
 
 	// ClickHouse is off until given a server (--clickhouse URL, or url here).
 	ClickHouse Block[clickhouse.Config] `yaml:"clickhouse"`
+
+	// Elasticsearch is off until given a server (--elasticsearch URL, or
+	// addresses here).
+	Elasticsearch Block[elasticsearch.Config] `yaml:"elasticsearch"`
 }
 
 // NewDefaultConfig enables the file and terminal sinks with their defaults.
@@ -36,6 +41,8 @@ func NewDefaultConfig() Config {
 		Terminal: Block[terminal.Config]{Enabled: true, Runner: sink.NewDefaultRunnerConfig(), Sink: terminal.NewDefaultConfig()},
 
 		ClickHouse: Block[clickhouse.Config]{Runner: sink.NewDefaultRunnerConfig(), Sink: clickhouse.NewDefaultConfig()},
+
+		Elasticsearch: Block[elasticsearch.Config]{Runner: sink.NewDefaultRunnerConfig(), Sink: elasticsearch.NewDefaultConfig()},
 	}
 }
 
@@ -60,6 +67,7 @@ func (c Config) Configured() []Configured {
 	add(c.File.Enabled, file.Type, c.File.Sink, c.File.Runner)
 	add(c.Terminal.Enabled, terminal.Type, c.Terminal.Sink, c.Terminal.Runner)
 	add(c.ClickHouse.Enabled, clickhouse.Type, c.ClickHouse.Sink, c.ClickHouse.Runner)
+	add(c.Elasticsearch.Enabled, elasticsearch.Type, c.Elasticsearch.Sink, c.Elasticsearch.Runner)
 	return out
 }
 

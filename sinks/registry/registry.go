@@ -2,6 +2,7 @@ package registry
 
 import (
 	"github.com/crowsnest-siem/crowsnest/sinks/clickhouse"
+	"github.com/crowsnest-siem/crowsnest/sinks/elasticsearch"
 	"github.com/crowsnest-siem/crowsnest/sinks/file"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 	"github.com/crowsnest-siem/crowsnest/sinks/terminal"
@@ -14,6 +15,7 @@ func Factories() []sink.Factory {
 		file.NewFactory(),
 		terminal.NewFactory(),
 		clickhouse.NewFactory(),
+		elasticsearch.NewFactory(),
 	}
 }
 
