@@ -111,12 +111,9 @@ func (f *runFlags) apply(cmd *cobra.Command, cfg *Config) error {
 		ch := &cfg.Sinks.ClickHouse
 		ch.Enabled, ch.Sink.URL, ch.Sink.Addr = true, f.clickhouse, nil
 	}
-	var unsupported []string
 	if f.elasticsearch != "" {
-		unsupported = append(unsupported, "--elasticsearch")
-	}
-	if len(unsupported) > 0 {
-		return fmt.Errorf("%v: this build has no Elasticsearch sink yet (it lands with the sinks milestone); events are written to the file sink under the data dir", unsupported)
+		es := &cfg.Sinks.Elasticsearch
+		es.Enabled, es.Sink.Addresses = true, []string{f.elasticsearch}
 	}
 	return nil
 }
