@@ -1,7 +1,9 @@
 // Package agent is a collector process: it runs the configured sources over
 // one shared publisher, so every source gets the same delivery guarantees
-// (msg ids, bounded in-flight, dead-letter for oversized records). Both
-// `crowsnest run` and the crowsnest-collector binary use it.
+// (msg ids, bounded in-flight, dead-letter for oversized records, the disk
+// spool while NATS is away, redaction before publish). Both `crowsnest run`
+// and the crowsnest-collector binary use it. sources.go is the one place
+// that lists every source.
 //
 // It must not know what happens after JetStream: no processor, no sinks.
 package agent
@@ -10,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -18,123 +21,44 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/crowsnest-siem/crowsnest/collectors/k8saudit"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
-	"github.com/crowsnest-siem/crowsnest/collectors/replay"
-	"github.com/crowsnest-siem/crowsnest/daemon/config"
+	"github.com/crowsnest-siem/crowsnest/collectors/redact"
+	"github.com/crowsnest-siem/crowsnest/collectors/spool"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 )
-
-// Config is the `collectors:` section.
-type Config struct {
-	// Publish is the shared publisher: identity, in-flight bound, size limit.
-	Publish publish.Config `yaml:"publish"`
-	// Replay replays the bundled sample (or given files) as live traffic.
-	Replay ReplayConfig `yaml:"replay"`
-	// K8sAuditFile tails Kubernetes audit logs (JSON lines).
-	K8sAuditFile K8sAuditFileConfig `yaml:"k8s_audit_file"`
-}
-
-// K8sAuditFileConfig turns the audit log tail on or off.
-type K8sAuditFileConfig struct {
-	Enabled         bool `yaml:"enabled"`
-	k8saudit.Config `yaml:",inline"`
-}
-
-// ReplayConfig turns the replay source on or off.
-type ReplayConfig struct {
-	Enabled       bool `yaml:"enabled"`
-	replay.Config `yaml:",inline"`
-}
-
-// NewDefaultConfig replays the bundled sample: zero-config `crowsnest run`.
-func NewDefaultConfig() Config {
-	rc := replay.NewDefaultConfig()
-	rc.DataDir = "" // derived from the data dir unless set
-	kc := k8saudit.NewDefaultConfig()
-	kc.DataDir = ""
-	return Config{
-		Publish:      publish.NewDefaultConfig(),
-		Replay:       ReplayConfig{Enabled: true, Config: rc},
-		K8sAuditFile: K8sAuditFileConfig{Config: kc},
-	}
-}
-
-// ApplySourceFlags maps `crowsnest run`'s source flags onto the config.
-func (c *Config) ApplySourceFlags(k8sAuditFiles []string, k8sAuditWebhook, falcoHTTP string) error {
-	var missing []string
-	if len(k8sAuditFiles) > 0 {
-		c.K8sAuditFile.Enabled = true
-		c.K8sAuditFile.Paths = k8sAuditFiles
-	}
-	if k8sAuditWebhook != "" {
-		missing = append(missing, "--k8s-audit-webhook")
-	}
-	if falcoHTTP != "" {
-		missing = append(missing, "--falco-http")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%v: this source is not in this build yet (it lands with the collectors milestone); the bundled sample replay is available", missing)
-	}
-	return nil
-}
-
-// Validate checks every enabled source, paths relative to `collectors`.
-func (c Config) Validate() error {
-	var errs []error
-	if err := c.Publish.Validate(); err != nil {
-		errs = append(errs, &config.ValidationError{Path: "publish", Err: err})
-	}
-	if c.Replay.Enabled {
-		rc := c.Replay.Config
-		if rc.DataDir == "" {
-			rc.DataDir = "(data dir)/collectors/replay" // filled in by New
-		}
-		if err := rc.Validate(); err != nil {
-			errs = append(errs, &config.ValidationError{Path: "replay", Err: err})
-		}
-	}
-	if c.K8sAuditFile.Enabled {
-		kc := c.K8sAuditFile.Config
-		if kc.DataDir == "" {
-			kc.DataDir = "(data dir)/collectors/k8s_audit_file" // filled in by New
-		}
-		if err := kc.Validate(); err != nil {
-			errs = append(errs, &config.ValidationError{Path: "k8s_audit_file", Err: err})
-		}
-	}
-	if !c.Replay.Enabled && !c.K8sAuditFile.Enabled {
-		errs = append(errs, errors.New("no source enabled: enable collectors.replay or collectors.k8s_audit_file, or give a source flag"))
-	}
-	return errors.Join(errs...)
-}
 
 // Settings is what the code gives the agent.
 type Settings struct {
 	Logger   *slog.Logger
 	Metrics  *telemetry.ComponentMetrics
 	Registry prometheus.Registerer
-	// DataDir holds checkpoints (under DataDir/collectors).
+	// DataDir holds checkpoints and the spool (under DataDir/collectors).
 	DataDir string
 	// CloseTimeout bounds the wait for in-flight acknowledgements at shutdown.
 	CloseTimeout time.Duration
+	// Stdin feeds json_lines' stdin input; nil: none.
+	Stdin io.Reader
 }
 
 // Agent runs the sources.
 type Agent struct {
+	nc      *nats.Conn
 	pub     *publish.Publisher
+	spool   *spool.Spool
 	sources []namedSource
 	log     *slog.Logger
 	closeTO time.Duration
 }
 
 type namedSource struct {
-	name string
-	run  func(context.Context) error
+	name  string
+	run   func(context.Context) error
+	close func() error // releases what New took (a bound port) when Run never runs
 }
 
-// New builds the publisher and every enabled source.
-func New(nc *nats.Conn, cfg Config, s Settings) (*Agent, error) {
+// New builds the spool, the publisher and every enabled source. On error
+// nothing is left open.
+func New(nc *nats.Conn, cfg Config, s Settings) (a *Agent, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collectors config: %w", err)
 	}
@@ -144,41 +68,58 @@ func New(nc *nats.Conn, cfg Config, s Settings) (*Agent, error) {
 	if s.CloseTimeout <= 0 {
 		s.CloseTimeout = 10 * time.Second
 	}
-	pub, err := publish.New(cfg.Publish, publish.Settings{Conn: nc, Logger: s.Logger, Metrics: s.Metrics, Registerer: s.Registry})
-	if err != nil {
+	a = &Agent{nc: nc, log: s.Logger.With("component", "collectors"), closeTO: s.CloseTimeout}
+	defer func() {
+		if err != nil {
+			a.release()
+		}
+	}()
+	ps := publish.Settings{Conn: nc, Logger: s.Logger, Metrics: s.Metrics, Registerer: s.Registry}
+	if cfg.Spool.Enabled {
+		sc := cfg.Spool.Config
+		if sc.Dir == "" {
+			sc.Dir = filepath.Join(s.DataDir, "collectors", "spool")
+		}
+		if a.spool, err = spool.Open(sc, spool.Settings{Logger: s.Logger, Registerer: s.Registry}); err != nil {
+			return nil, err
+		}
+		ps.Spool = a.spool
+	}
+	if cfg.Redact.Enabled {
+		r, err := redact.New(cfg.Redact.Config)
+		if err != nil {
+			return nil, err
+		}
+		ps.Transform = r
+	}
+	if a.pub, err = publish.New(cfg.Publish, ps); err != nil {
 		return nil, err
 	}
-	a := &Agent{pub: pub, log: s.Logger.With("component", "collectors"), closeTO: s.CloseTimeout}
-	if cfg.Replay.Enabled {
-		rc := cfg.Replay.Config
-		if rc.DataDir == "" {
-			rc.DataDir = filepath.Join(s.DataDir, "collectors", "replay")
-		}
-		r, err := replay.New(rc, replay.Settings{Publisher: pub, Logger: s.Logger})
-		if err != nil {
-			_ = pub.Close(context.Background())
-			return nil, err
-		}
-		a.sources = append(a.sources, namedSource{name: "replay", run: r.Run})
-	}
-	if cfg.K8sAuditFile.Enabled {
-		kc := cfg.K8sAuditFile.Config
-		if kc.DataDir == "" {
-			kc.DataDir = filepath.Join(s.DataDir, "collectors", "k8s_audit_file")
-		}
-		t, err := k8saudit.New(kc, k8saudit.Settings{Publisher: pub, Logger: s.Logger})
-		if err != nil {
-			_ = pub.Close(context.Background())
-			return nil, err
-		}
-		a.sources = append(a.sources, namedSource{name: "k8s_audit_file", run: t.Run})
+	if a.sources, err = buildSources(cfg, a.pub, s); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
 
-// Run runs every source until ctx ends (or each finishes), then waits for the
-// publisher's in-flight records to be acknowledged. A source finishing on its
-// own (a bounded replay) is not an error.
+// release closes what New opened, for an Agent that will not Run.
+func (a *Agent) release() {
+	for _, src := range a.sources {
+		if src.close != nil {
+			_ = src.close() // nothing was served: the listener just goes
+		}
+	}
+	if a.pub != nil {
+		_ = a.pub.Close(context.Background()) // nothing in flight yet
+	}
+	if a.spool != nil {
+		_ = a.spool.Close() // nothing spooled by this agent yet
+	}
+}
+
+// Run runs every source until ctx ends (or each finishes), then waits for
+// the publisher's in-flight records to be acknowledged and closes the spool
+// (what it still holds is replayed by the next run). A source finishing on
+// its own (a bounded replay, stdin) is not an error.
 func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(a.sources))
@@ -193,11 +134,34 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	var replayDone chan error
+	rctx, stopReplay := context.WithCancel(context.Background())
+	defer stopReplay()
+	if a.spool != nil {
+		replayDone = make(chan error, 1)
+		go func() { replayDone <- a.spool.Run(rctx, a.pub, a.nc) }()
+	}
 	wg.Wait()
 	cctx, cancel := context.WithTimeout(context.Background(), a.closeTO)
 	defer cancel()
+	if a.spool != nil {
+		// Give a spool that is being replayed the close timeout to finish.
+		for a.spool.Bytes() > 0 && a.nc.Status() == nats.CONNECTED && cctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	if err := a.pub.Close(cctx); err != nil {
 		errs = append(errs, fmt.Errorf("close publisher: %w", err))
+	}
+	if a.spool != nil {
+		stopReplay()
+		<-replayDone
+		if err := a.spool.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close spool: %w", err))
+		}
+		if n := a.spool.Bytes(); n > 0 {
+			a.log.Warn("spool keeps records for the next run", "bytes", n)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -36,7 +36,7 @@ func main() {
 	cfg := &config{Common: stage.NewCommon(), DataDir: ".data", Collectors: agent.NewDefaultConfig()}
 	os.Exit(stage.Main("crowsnest-collector", cfg, os.Args[1:], os.Stderr, func(ctx context.Context, env *stage.Env) error {
 		a, err := agent.New(env.Conn, cfg.Collectors, agent.Settings{
-			Logger: env.Logger, Metrics: env.Metrics, Registry: env.Registry, DataDir: cfg.DataDir,
+			Logger: env.Logger, Metrics: env.Metrics, Registry: env.Registry, DataDir: cfg.DataDir, Stdin: os.Stdin,
 		})
 		if err != nil {
 			return err

@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crowsnest-siem/crowsnest/collectors/internal/bustest"
+	"github.com/crowsnest-siem/crowsnest/daemon/config"
+)
+
+const everyBlock = `
+publish: {collector_id: node-1, node: node-1}
+spool: {enabled: true, dir: /var/lib/crowsnest/spool, max_bytes: 64MiB, fsync: always}
+redact:
+  enabled: true
+  paths: [{source: k8s_audit, path: requestObject.spec.password}]
+replay: {enabled: false}
+k8s_audit_file: {enabled: false, paths: [/var/log/kubernetes/audit/audit.log]}
+k8s_audit_webhook:
+  enabled: true
+  listen: 0.0.0.0:9443
+  tls: {cert_file: /tls/tls.crt, key_file: /tls/tls.key, client_ca_file: /tls/ca.crt}
+falco_http: {enabled: true, listen: "127.0.0.1:2801", allow_insecure_loopback: true}
+procwatch: {enabled: true, poll_interval: 250ms, files: [/app/config]}
+docker: {enabled: true, socket: /var/run/docker.sock, types: [container, image]}
+auditd: {enabled: true, paths: [/var/log/audit/audit.log], flush_after: 3s}
+json_lines:
+  enabled: true
+  source: tetragon
+  id_field: process_exec.process.exec_id
+  files: {paths: [/var/run/cilium/tetragon/tetragon.log]}
+`
+
+func TestDecodeEveryBlockStrictly(t *testing.T) {
+	cfg := NewDefaultConfig()
+	if err := config.Decode([]byte(everyBlock), "collectors.yaml", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if !cfg.Procwatch.Enabled || cfg.Procwatch.PollInterval != 250*time.Millisecond || cfg.Auditd.Files.FlushAfter != 3*time.Second ||
+		cfg.K8sAuditWebhook.Server.TLS.ClientCAFile != "/tls/ca.crt" || cfg.JSONLines.Source != "tetragon" || cfg.Spool.Fsync != "always" {
+		t.Errorf("decoded config lost values: %+v", cfg)
+	}
+	typo := strings.Replace(everyBlock, "flush_after", "flush_afterr", 1)
+	cfg = NewDefaultConfig()
+	if err := config.Decode([]byte(typo), "collectors.yaml", &cfg); err == nil || !strings.Contains(err.Error(), "flush_afterr") {
+		t.Errorf("a typo decoded: %v", err)
+	}
+}
+
+func TestApplySourceFlags(t *testing.T) {
+	for _, tc := range []struct {
+		webhook, falco string
+		wantErr        string
+	}{
+		{"http://127.0.0.1:9000/k8s", "http://localhost:2801", ""},
+		{"http://0.0.0.0:9000", "", "loopback"},
+		{"127.0.0.1:9443", "", "cert_file"},
+		{"ftp://x:1", "", "scheme"},
+	} {
+		cfg := NewDefaultConfig()
+		cfg.Replay.Enabled = false
+		err := cfg.ApplySourceFlags(nil, tc.webhook, tc.falco)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", tc.webhook, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: error %v, want one about %s", tc.webhook, err, tc.wantErr)
+		}
+		if tc.wantErr == "" && (cfg.K8sAuditWebhook.Path != "/k8s" || !cfg.FalcoHTTP.Enabled || cfg.FalcoHTTP.Server.Listen != "localhost:2801") {
+			t.Errorf("flags not applied: %+v %+v", cfg.K8sAuditWebhook, cfg.FalcoHTTP)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestRunWebhookAndProcwatch runs the agent with two real sources over a
+// real embedded JetStream: an EventList POST is answered after publish and
+// procwatch reports on this machine.
+func TestRunWebhookAndProcwatch(t *testing.T) {
+	b := bustest.Start(t)
+	cfg := NewDefaultConfig()
+	cfg.Publish = bustest.PublishConfig()
+	cfg.Replay.Enabled = false
+	addr := freeAddr(t)
+	if err := cfg.ApplySourceFlags(nil, "http://"+addr, ""); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Procwatch.Enabled = true
+	cfg.Procwatch.Network = false
+	a, err := New(b.NC, cfg, Settings{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a-1","stage":"ResponseComplete","verb":"create","objectRef":{"resource":"secrets"},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"}}}]}`
+	var resp *http.Response
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err = http.Post("http://"+addr+"/audit", "application/json", strings.NewReader(body))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST = %d", resp.StatusCode)
+	}
+	ms := b.Messages(t, bustest.StreamK8sAudit)
+	if len(ms) != 1 || ms[0].ID != "a-1-ResponseComplete" || strings.Contains(string(ms[0].Data), "c2VjcmV0") {
+		t.Fatalf("stored %d events (want 1, redacted): %s", len(ms), ms)
+	}
+	b.WaitMessages(t, bustest.StreamProcwatch, 1, 5*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}
