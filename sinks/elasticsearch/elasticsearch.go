@@ -60,7 +60,7 @@ func New(cfg Config, set sink.Settings) (*Sink, error) {
 	}
 	s := &Sink{
 		cfg:       cfg,
-		log:       set.LoggerOrDiscard().With("sink", Type),
+		log:       set.LoggerOrDiscard(),
 		client:    client,
 		transport: tr,
 		templates: templates,
