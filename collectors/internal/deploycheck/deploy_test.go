@@ -1,0 +1,212 @@
+package deploycheck
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const root = "../../../deploy/k8s"
+
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+// documents splits every manifest under deploy/k8s into its YAML documents.
+func documents(t *testing.T) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, doc := range bytes.Split(b, []byte("\n---\n")) {
+			if len(bytes.TrimSpace(doc)) > 0 {
+				out[filepath.Base(path)+"#"+string(rune('0'+i))] = doc
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatal("no manifests")
+	}
+	return out
+}
+
+// strict decodes doc into v, refusing unknown or duplicate fields.
+func strict(t *testing.T, name string, doc []byte, v any) {
+	t.Helper()
+	if err := yaml.UnmarshalStrict(doc, v); err != nil {
+		t.Errorf("%s: %v", name, err)
+	}
+}
+
+func TestManifestsDecodeStrictlyAndAreHardened(t *testing.T) {
+	workloads := 0
+	for name, doc := range documents(t) {
+		var tm typeMeta
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var spec *corev1.PodSpec
+		switch tm.APIVersion + "/" + tm.Kind {
+		case "apps/v1/Deployment":
+			var d appsv1.Deployment
+			strict(t, name, doc, &d)
+			spec = &d.Spec.Template.Spec
+		case "apps/v1/DaemonSet":
+			var d appsv1.DaemonSet
+			strict(t, name, doc, &d)
+			spec = &d.Spec.Template.Spec
+		case "v1/ConfigMap":
+			var c corev1.ConfigMap
+			strict(t, name, doc, &c)
+		case "v1/Service":
+			var s corev1.Service
+			strict(t, name, doc, &s)
+		case "v1/Namespace":
+			var n corev1.Namespace
+			strict(t, name, doc, &n)
+		case "audit.k8s.io/v1/Policy":
+			checkPolicy(t, name, doc)
+		case "v1/Config":
+			checkKubeconfig(t, name, doc)
+		default:
+			t.Errorf("%s: %s/%s: no check for this kind; add one", name, tm.APIVersion, tm.Kind)
+		}
+		if spec != nil {
+			workloads++
+			hardened(t, name, spec)
+		}
+	}
+	if workloads < 3 {
+		t.Errorf("%d workloads checked, want the sidecar Deployment, the webhook Deployment and the DaemonSet", workloads)
+	}
+}
+
+func hardened(t *testing.T, name string, spec *corev1.PodSpec) {
+	t.Helper()
+	if spec.HostPID || spec.HostIPC || spec.HostNetwork {
+		t.Errorf("%s: host namespaces shared", name)
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("%s: automountServiceAccountToken must be false", name)
+	}
+	all := append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
+	for _, c := range all {
+		where := name + " container " + c.Name
+		sc := c.SecurityContext
+		if sc == nil {
+			t.Errorf("%s: no securityContext", where)
+			continue
+		}
+		nonRoot := (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) ||
+			(sc.RunAsNonRoot == nil && spec.SecurityContext != nil && spec.SecurityContext.RunAsNonRoot != nil && *spec.SecurityContext.RunAsNonRoot)
+		if !nonRoot || (sc.RunAsUser != nil && *sc.RunAsUser == 0) {
+			t.Errorf("%s: must run as non-root", where)
+		}
+		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			t.Errorf("%s: readOnlyRootFilesystem must be true", where)
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("%s: allowPrivilegeEscalation must be false", where)
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			t.Errorf("%s: privileged", where)
+		}
+		if sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s: capabilities must drop ALL and add none", where)
+		}
+		seccomp := sc.SeccompProfile
+		if seccomp == nil && spec.SecurityContext != nil {
+			seccomp = spec.SecurityContext.SeccompProfile
+		}
+		if seccomp == nil || seccomp.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("%s: seccompProfile must be RuntimeDefault", where)
+		}
+		if c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("%s: cpu and memory limits must be set", where)
+		}
+		for _, m := range c.VolumeMounts {
+			for _, v := range spec.Volumes {
+				if v.Name == m.Name && v.HostPath != nil && !m.ReadOnly && !strings.HasPrefix(v.HostPath.Path, "/var/lib/crowsnest") {
+					t.Errorf("%s: host path %s mounted writable", where, v.HostPath.Path)
+				}
+			}
+		}
+	}
+}
+
+// checkPolicy checks the audit policy's shape (its Go type lives in
+// k8s.io/apiserver, which the collectors do not need).
+func checkPolicy(t *testing.T, name string, doc []byte) {
+	var p struct {
+		typeMeta   `json:",inline"`
+		OmitStages []string `json:"omitStages"`
+		Rules      []struct {
+			Level           string           `json:"level"`
+			Users           []string         `json:"users"`
+			Verbs           []string         `json:"verbs"`
+			Resources       []map[string]any `json:"resources"`
+			NonResourceURLs []string         `json:"nonResourceURLs"`
+		} `json:"rules"`
+	}
+	strict(t, name, doc, &p)
+	levels := map[string]bool{"None": true, "Metadata": true, "Request": true, "RequestResponse": true}
+	for i, r := range p.Rules {
+		if !levels[r.Level] {
+			t.Errorf("%s: rule %d: level %q", name, i, r.Level)
+		}
+	}
+	if len(p.Rules) == 0 || p.Rules[len(p.Rules)-1].Level == "None" {
+		t.Errorf("%s: the last rule must catch everything at a level above None", name)
+	}
+}
+
+// checkKubeconfig checks the webhook kubeconfig: HTTPS, a CA, a client
+// certificate.
+func checkKubeconfig(t *testing.T, name string, doc []byte) {
+	var k struct {
+		typeMeta `json:",inline"`
+		Clusters []struct {
+			Name    string `json:"name"`
+			Cluster struct {
+				Server               string `json:"server"`
+				CertificateAuthority string `json:"certificate-authority"`
+			} `json:"cluster"`
+		} `json:"clusters"`
+		Contexts []struct {
+			Name    string            `json:"name"`
+			Context map[string]string `json:"context"`
+		} `json:"contexts"`
+		CurrentContext string `json:"current-context"`
+		Users          []struct {
+			Name string `json:"name"`
+			User struct {
+				ClientCertificate string `json:"client-certificate"`
+				ClientKey         string `json:"client-key"`
+			} `json:"user"`
+		} `json:"users"`
+	}
+	strict(t, name, doc, &k)
+	if len(k.Clusters) != 1 || !strings.HasPrefix(k.Clusters[0].Cluster.Server, "https://") || k.Clusters[0].Cluster.CertificateAuthority == "" {
+		t.Errorf("%s: the webhook must be HTTPS with a CA", name)
+	}
+	if len(k.Users) != 1 || k.Users[0].User.ClientCertificate == "" || k.Users[0].User.ClientKey == "" {
+		t.Errorf("%s: the API server must present a client certificate", name)
+	}
+}
