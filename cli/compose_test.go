@@ -109,4 +109,9 @@ func TestComposeIsConsistent(t *testing.T) {
 	if cfg.Sinks.ClickHouse.Enabled {
 		reachable("sinks.clickhouse.url", cfg.Sinks.ClickHouse.Sink.URL)
 	}
+	if cfg.Sinks.Elasticsearch.Enabled {
+		for _, a := range cfg.Sinks.Elasticsearch.Sink.Addresses {
+			reachable("sinks.elasticsearch.addresses", a)
+		}
+	}
 }
