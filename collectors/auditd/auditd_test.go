@@ -158,7 +158,7 @@ func TestTailPublishesEvents(t *testing.T) {
 	f.Close()
 	stop = run()
 	defer stop()
-	ms = b.WaitMessages(t, bustest.StreamAuditd, 5, 10*time.Second)
+	b.WaitMessages(t, bustest.StreamAuditd, 5, 10*time.Second)
 	time.Sleep(200 * time.Millisecond)
 	if ms = b.Messages(t, bustest.StreamAuditd); len(ms) != 5 || !strings.Contains(string(ms[4].Data), "USER_CMD") {
 		t.Errorf("after restart the stream holds %d events, want 5 ending with USER_CMD", len(ms))

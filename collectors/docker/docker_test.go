@@ -164,9 +164,9 @@ func TestReconnectWithSinceLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx) }()
-	ms := b.WaitMessages(t, bustest.StreamDocker, len(events), 10*time.Second)
+	b.WaitMessages(t, bustest.StreamDocker, len(events), 10*time.Second)
 	time.Sleep(100 * time.Millisecond)
-	ms = b.Messages(t, bustest.StreamDocker)
+	ms := b.Messages(t, bustest.StreamDocker)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
