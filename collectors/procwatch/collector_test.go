@@ -214,3 +214,24 @@ func TestRealFiles(t *testing.T) {
 		return r.Get("file.path").Str == p && r.Get("file.op").Str == "remove" && r.Get("file.previous_sha256").Str == sum("hello")
 	})
 }
+
+// TestRealExecWithoutFork: a process that calls execve keeps its pid and
+// start time; the new program is reported as an exec of that pid.
+func TestRealExecWithoutFork(t *testing.T) {
+	wait := watch(t, nil)
+	cmd := exec.Command("sh", "-c", "sleep 0.3; exec sleep 2.71828")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := int64(cmd.Process.Pid)
+	first := wait("exec of sh", func(r gjson.Result) bool {
+		return r.Get("kind").Str == KindProcessExec && r.Get("process.pid").Int() == pid && r.Get("process.name").Str == "sh"
+	})
+	second := wait("exec of sleep in the same pid", func(r gjson.Result) bool {
+		return r.Get("kind").Str == KindProcessExec && r.Get("process.pid").Int() == pid && r.Get("process.args.1").Str == "2.71828"
+	})
+	if first.Get("process.start_time").Str != second.Get("process.start_time").Str {
+		t.Errorf("start time changed across execve: %s vs %s", first.Get("process.start_time"), second.Get("process.start_time"))
+	}
+}
