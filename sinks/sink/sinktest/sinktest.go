@@ -417,13 +417,14 @@ func testSlowWrite(t *testing.T, h Harness) {
 	store := h.NewStore(t)
 	msgs := append(Events("slow", 60), Alerts("slow", 5)...)
 	Publish(t, env.JS, msgs)
-	// The write outlasts the ack wait 2.5 times: only InProgress keeps
+	// The write outlasts the ack wait more than twice: only InProgress keeps
 	// JetStream from redelivering the batch under it (and the batch queued
-	// behind it). The ack wait is short for the test's sake, yet several
-	// keep-alive periods long, so a stalled scheduler is not mistaken for a
-	// missing keep-alive.
-	const ackWait = 2 * time.Second
-	s := NewFaultInjectingSink(store.Open(t)).Slow(1, ackWait*5/2)
+	// behind it). The ack wait is several keep-alive periods long, and long
+	// enough that a scheduler stalled for a few seconds on a loaded 2-core CI
+	// machine (race detector, packages testing in parallel) is not mistaken
+	// for a missing keep-alive.
+	const ackWait = 4 * time.Second
+	s := NewFaultInjectingSink(store.Open(t)).Slow(1, ackWait*9/4)
 	run := start(t, h, env.JS, s, func(_ *sink.RunnerConfig, set *sink.Settings) { set.Consumer.AckWait = ackWait })
 	env.WaitSettled(t, h.Name, settleTimeout)
 	if err := run.stop(t); err != nil {
