@@ -3,6 +3,7 @@ package k8saudit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -273,17 +274,31 @@ func TestTailRestartResumes(t *testing.T) {
 
 	// A crash after publishing and before the checkpoint moved: wind the
 	// checkpoint back and restart; the re-sent lines are duplicates.
-	cps, err := loadCheckpoints(e.data)
+	cpPath := filepath.Join(e.data, "checkpoint.json")
+	raw, err := os.ReadFile(cpPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, ok := cps.get(path)
+	var cp struct {
+		Version int `json:"version"`
+		Files   map[string]struct {
+			File   json.RawMessage `json:"file"`
+			Offset int64           `json:"offset"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		t.Fatal(err)
+	}
+	p, ok := cp.Files[path]
 	if !ok || p.Offset != int64(len(lines(15, 20))) {
 		t.Fatalf("checkpoint = %+v (known %v), want the end of the new file", p, ok)
 	}
 	p.Offset = 0
-	cps.set(path, p)
-	if err := cps.save(); err != nil {
+	cp.Files[path] = p
+	if raw, err = json.Marshal(cp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cpPath, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e.start(t, e.config(path))

@@ -1,6 +1,6 @@
 // Package filetail follows line-oriented log files for the file sources
-// (auditd, JSON lines) with the guarantees of the Kubernetes audit log tail
-// (collectors/k8saudit): rotation by rename and create or copytruncate, a
+// (the Kubernetes audit log, auditd, JSON lines): rotation by rename and
+// create or copytruncate, a
 // durable per-file checkpoint (device, inode, offset) written only after
 // JetStream acknowledged everything before it, resumption after restart
 // with no loss (re-sent records carry the same message ids, so JetStream
