@@ -217,7 +217,9 @@ func (s *Server) tokenOK(r *http.Request) bool {
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(min(r.ContentLength, 64<<20)))
+		// Content-Length is the client's claim: pre-size modestly, the
+		// size-capped reader bounds the rest.
+		buf.Grow(int(min(r.ContentLength, 1<<20)))
 	}
 	_, err := buf.ReadFrom(r.Body)
 	if err == nil {
