@@ -95,10 +95,27 @@ func New(nc *nats.Conn, cfg Config, s Settings) (a *Agent, err error) {
 	if a.pub, err = publish.New(cfg.Publish, ps); err != nil {
 		return nil, err
 	}
-	if a.sources, err = buildSources(cfg, a.pub, s); err != nil {
+	if a.sources, err = buildSources(cfg, a.pub, a.ready, s); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// errNoRoom is what the push sources answer (503) while nothing can take
+// records.
+var errNoRoom = errors.New("NATS is unreachable and the spool has no room (or is off); retry later")
+
+// ready says whether records can be taken now: NATS is connected, or the
+// spool has room (1 MiB, a large batch's worth). The push sources answer 503
+// at once otherwise, rather than holding the request until it times out.
+func (a *Agent) ready() error {
+	if a.nc.Status() == nats.CONNECTED {
+		return nil
+	}
+	if a.spool != nil && !a.spool.Full(1<<20) {
+		return nil
+	}
+	return errNoRoom
 }
 
 // release closes what New opened, for an Agent that will not Run.

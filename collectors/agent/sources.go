@@ -17,7 +17,7 @@ import (
 
 // buildSources builds every enabled source: the one list of them. A new
 // source is a block in Config and a case here.
-func buildSources(cfg Config, pub *publish.Publisher, s Settings) ([]namedSource, error) {
+func buildSources(cfg Config, pub *publish.Publisher, ready func() error, s Settings) ([]namedSource, error) {
 	var out []namedSource
 	dataDir := func(set, name string) string {
 		if set != "" {
@@ -52,14 +52,14 @@ func buildSources(cfg Config, pub *publish.Publisher, s Settings) ([]namedSource
 		out = append(out, namedSource{name: "k8s_audit_file", run: t.Run})
 	}
 	if cfg.K8sAuditWebhook.Enabled {
-		r, err := k8swebhook.New(cfg.K8sAuditWebhook.Config, k8swebhook.Settings{Publisher: pub, Logger: s.Logger, Registerer: s.Registry})
+		r, err := k8swebhook.New(cfg.K8sAuditWebhook.Config, k8swebhook.Settings{Publisher: pub, Logger: s.Logger, Registerer: s.Registry, Ready: ready})
 		if err != nil {
 			return fail("k8s_audit_webhook", err)
 		}
 		out = append(out, namedSource{name: "k8s_audit_webhook", run: r.Run, close: r.Close})
 	}
 	if cfg.FalcoHTTP.Enabled {
-		r, err := falcohttp.New(cfg.FalcoHTTP.Config, falcohttp.Settings{Publisher: pub, Logger: s.Logger, Registerer: s.Registry})
+		r, err := falcohttp.New(cfg.FalcoHTTP.Config, falcohttp.Settings{Publisher: pub, Logger: s.Logger, Registerer: s.Registry, Ready: ready})
 		if err != nil {
 			return fail("falco_http", err)
 		}
@@ -93,7 +93,7 @@ func buildSources(cfg Config, pub *publish.Publisher, s Settings) ([]namedSource
 	if cfg.JSONLines.Enabled {
 		jc := cfg.JSONLines.Config
 		jc.Files.DataDir = dataDir(jc.Files.DataDir, "json_lines")
-		j, err := jsonlines.New(jc, jsonlines.Settings{Publisher: pub, Stdin: s.Stdin, Logger: s.Logger, Registerer: s.Registry})
+		j, err := jsonlines.New(jc, jsonlines.Settings{Publisher: pub, Stdin: s.Stdin, Logger: s.Logger, Registerer: s.Registry, Ready: ready})
 		if err != nil {
 			return fail("json_lines", err)
 		}

@@ -31,6 +31,9 @@ type Settings struct {
 	Logger *slog.Logger
 	// Registerer takes the HTTP metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Ready, when set, says whether records can be taken now; when it
+	// errs, requests are answered 503 at once (collectors/internal/ingress).
+	Ready func() error
 }
 
 // Receiver is the Falco HTTP receiver.
@@ -56,7 +59,7 @@ func New(cfg Config, s Settings) (*Receiver, error) {
 	r := &Receiver{cfg: cfg, pub: s.Publisher, log: log.With("component", ConfigKey, "source", topology.SourceFalco)}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+cfg.Path, http.HandlerFunc(r.serve))
-	srv, err := ingress.New(cfg.Server, ingress.Settings{Source: ConfigKey, Logger: log, Registerer: s.Registerer}, mux)
+	srv, err := ingress.New(cfg.Server, ingress.Settings{Source: ConfigKey, Logger: log, Registerer: s.Registerer, Ready: s.Ready}, mux)
 	if err != nil {
 		return nil, fmt.Errorf("falco http: %w", err)
 	}

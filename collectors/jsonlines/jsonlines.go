@@ -36,6 +36,9 @@ type Settings struct {
 	Logger *slog.Logger
 	// Registerer takes the HTTP metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Ready, when set, says whether records can be taken now; when it
+	// errs, requests are answered 503 at once (collectors/internal/ingress).
+	Ready func() error
 }
 
 // Source runs the configured inputs.
@@ -72,7 +75,7 @@ func New(cfg Config, s Settings) (*Source, error) {
 	if cfg.HTTP.Enabled {
 		mux := http.NewServeMux()
 		mux.Handle("POST "+cfg.HTTP.Path, http.HandlerFunc(src.serve))
-		srv, err := ingress.New(cfg.HTTP.Server, ingress.Settings{Source: ConfigKey, Logger: log, Registerer: s.Registerer}, mux)
+		srv, err := ingress.New(cfg.HTTP.Server, ingress.Settings{Source: ConfigKey, Logger: log, Registerer: s.Registerer, Ready: s.Ready}, mux)
 		if err != nil {
 			return nil, fmt.Errorf("json lines: %w", err)
 		}

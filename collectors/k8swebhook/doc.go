@@ -9,7 +9,10 @@
 // record), so an answered batch is durable. When JetStream does not take the
 // events within request_timeout it answers 503 with Retry-After, and 429 at
 // max_in_flight_requests, so the API server sends the batch again; the ids
-// make the repeat harmless. A body that is not an EventList is
+// make the repeat harmless. When NATS is unreachable and the spool has no
+// room (Settings.Ready), it answers 503 at once instead of holding the
+// request. With the agent's disk spool on, an event taken by the spool
+// counts as stored: the spool replays it with its id once NATS is back. A body that is not an EventList is
 // dead-lettered whole and answered 400 (sending it again cannot help).
 //
 // It serves HTTPS (TLS 1.2+) and authenticates the API server by client

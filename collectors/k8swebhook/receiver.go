@@ -34,6 +34,9 @@ type Settings struct {
 	Logger *slog.Logger
 	// Registerer takes the HTTP metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Ready, when set, says whether records can be taken now; when it
+	// errs, requests are answered 503 at once (collectors/internal/ingress).
+	Ready func() error
 }
 
 // Receiver is the webhook backend.
@@ -59,7 +62,7 @@ func New(cfg Config, s Settings) (*Receiver, error) {
 	r := &Receiver{cfg: cfg, pub: s.Publisher, log: log.With("component", ConfigKey, "source", topology.SourceK8sAudit)}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+cfg.Path, http.HandlerFunc(r.serve))
-	srv, err := ingress.New(cfg.Server, ingress.Settings{Source: ConfigKey, Logger: log, Registerer: s.Registerer}, mux)
+	srv, err := ingress.New(cfg.Server, ingress.Settings{Source: ConfigKey, Logger: log, Registerer: s.Registerer, Ready: s.Ready}, mux)
 	if err != nil {
 		return nil, fmt.Errorf("k8s audit webhook: %w", err)
 	}

@@ -356,3 +356,29 @@ func BenchmarkWebhookTLS(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N*perBatch)/time.Since(start).Seconds(), "events/s")
 }
+
+// TestNotReadyAnswersAtOnce: when nothing can take records the API server
+// is told so at once, not after request_timeout.
+func TestNotReadyAnswersAtOnce(t *testing.T) {
+	b := bustest.Start(t)
+	cfg := NewDefaultConfig()
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Server.AllowInsecureLoopback = true
+	cfg.Server.RequestTimeout = 30 * time.Second
+	ready := errors.New("bus down")
+	r, err := New(cfg, Settings{Publisher: b.Publisher(t, bustest.PublishConfig()), Ready: func() error { return ready }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Run(ctx) }()
+	start := time.Now()
+	code, hdr, msg := post(t, http.DefaultClient, r.URL(), body(t, "valid.json"))
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || !strings.Contains(msg, "bus down") || time.Since(start) > 5*time.Second {
+		t.Errorf("not ready: POST = %d %q (Retry-After %q) after %s", code, msg, hdr.Get("Retry-After"), time.Since(start))
+	}
+	if n := len(b.Messages(t, bustest.StreamK8sAudit)); n != 0 {
+		t.Errorf("stored %d events while not ready", n)
+	}
+}

@@ -31,6 +31,10 @@ type Settings struct {
 	Logger *slog.Logger
 	// Registerer takes the HTTP metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Ready, when set, is asked before a request is handled: an error
+	// (the bus is unreachable and nothing can take records) is answered
+	// 503 with Retry-After at once instead of after request_timeout.
+	Ready func() error
 }
 
 // Server serves one source's handler behind TLS, authentication and limits.
@@ -44,6 +48,7 @@ type Server struct {
 	slots    chan struct{}
 	m        *metrics
 	source   string
+	ready    func() error
 }
 
 // New validates cfg, loads the certificates and the token, and binds the
@@ -66,6 +71,7 @@ func New(cfg Config, s Settings, h http.Handler) (*Server, error) {
 		slots:  make(chan struct{}, cfg.MaxInFlightRequests),
 		m:      m,
 		source: s.Source,
+		ready:  s.Ready,
 	}
 	if cfg.BearerTokenFile != "" {
 		b, err := os.ReadFile(cfg.BearerTokenFile)
@@ -188,6 +194,12 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			s.m.rejected()
 			s.TooBusy(rw)
 			return
+		}
+		if s.ready != nil {
+			if err := s.ready(); err != nil {
+				s.Unavailable(rw, err.Error())
+				return
+			}
 		}
 		s.m.inFlight(1)
 		defer s.m.inFlight(-1)
