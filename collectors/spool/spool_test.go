@@ -144,6 +144,7 @@ func TestOutageLosesNothing(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var acks []*publish.Ack
+	var err error
 	for i := before; i < before+during; i++ {
 		ack, err := pub.PublishAsync(ctx, rec(i))
 		if err != nil {
@@ -154,7 +155,13 @@ func TestOutageLosesNothing(t *testing.T) {
 	if sp.Bytes() == 0 {
 		t.Fatal("nothing was spooled during the outage")
 	}
-	time.Sleep(2 * time.Second) // the outage
+	outage := 2 * time.Second // CROWSNEST_TEST_OUTAGE=30s for the full length
+	if v := os.Getenv("CROWSNEST_TEST_OUTAGE"); v != "" {
+		if outage, err = time.ParseDuration(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(outage)
 	b.Restart(t)
 	for i := before + during; i < before+during+after; i++ {
 		if err := pub.Publish(ctx, rec(i)); err != nil {
