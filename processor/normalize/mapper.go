@@ -16,9 +16,10 @@ import "github.com/crowsnest-siem/crowsnest/schemas"
 //
 // Map returns a *RejectError (reason codes in this package, [NotSource] for
 // a record of the wrong shape) when the record cannot become an event. The
-// Normalizer has already checked size, UTF-8, JSON validity and depth, so a
-// mapper may use gjson on the text without re-validating it. Map must be safe
-// for concurrent use and must not panic on any valid JSON.
+// Normalizer has already checked size, UTF-8, JSON validity and depth (for a
+// [FormatText] source only size and UTF-8), so a mapper may use gjson on the
+// text without re-validating it. Map must be safe for concurrent use and must
+// not panic on any input that passed those checks.
 type Mapper interface {
 	Map(rec *Record, ev *schemas.Event) error
 }
@@ -38,4 +39,19 @@ type Splitter interface {
 type Factory struct {
 	Source string
 	New    func(cfg Config) (Mapper, error)
+	// Format is how the source encodes its records; the zero value is JSON.
+	Format Format
 }
+
+// A Format is the encoding of a source's raw records, which decides the
+// checks the Normalizer makes before the mapper sees one.
+type Format uint8
+
+const (
+	// FormatJSON records are one JSON value each: size, UTF-8, JSON
+	// validity and nesting depth are checked, so mappers use gjson freely.
+	FormatJSON Format = iota
+	// FormatText records are text (auditd's grouped log lines): size and
+	// UTF-8 are checked, and the mapper parses the text itself.
+	FormatText
+)

@@ -138,6 +138,9 @@ func (n *Normalizer) prepare(rec *Record) (*entry, string, error) {
 		}
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
+	if e.format == FormatText {
+		return e, string(data), nil
+	}
 	if reason, at := checkJSON(data, n.maxDepth); reason != "" {
 		detail := fmt.Sprintf("at byte %d", at)
 		if reason == ReasonTooDeep {

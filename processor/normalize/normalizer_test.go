@@ -279,6 +279,54 @@ func TestKeptObjectTooLarge(t *testing.T) {
 	}
 }
 
+// textMapper accepts any text: it stands for a FormatText source (auditd).
+type textMapper struct{}
+
+func (textMapper) Map(rec *normalize.Record, ev *schemas.Event) error {
+	ev.Message = rec.Text()
+	return nil
+}
+
+// TestTextFormat: a FormatText source's records reach the mapper without the
+// JSON checks, and still pass the size and UTF-8 ones; JSON sources keep
+// rejecting text.
+func TestTextFormat(t *testing.T) {
+	cfg := normalize.NewDefaultConfig()
+	cfg.MaxRecordBytes = 64
+	cfg.MaxOriginalBytes = 64
+	cfg.MaxJSONBytes = 64
+	reg, err := normalize.NewRegistry(cfg,
+		normalize.Factory{Source: "text", Format: normalize.FormatText, New: func(normalize.Config) (normalize.Mapper, error) { return textMapper{}, nil }},
+		normalize.Factory{Source: "json", New: func(normalize.Config) (normalize.Mapper, error) { return textMapper{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := normalize.New(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "type=EOE msg=audit(1700000000.100:100): "
+	for _, c := range []struct {
+		source, data string
+		want         normalize.Reason
+	}{
+		{"text", line, ""},
+		{"json", line, normalize.ReasonInvalidJSON},
+		{"text", strings.Repeat("x", 65), normalize.ReasonTooLarge},
+		{"text", "bad \xff byte", normalize.ReasonInvalidUTF8},
+	} {
+		var ev schemas.Event
+		err := n.Normalize(&normalize.Record{Source: c.source, Data: []byte(c.data)}, &ev)
+		got, _ := normalize.RejectReason(err)
+		if got != c.want {
+			t.Errorf("%s %q: reason %q (%v), want %q", c.source, c.data, got, err, c.want)
+		}
+		if err == nil && ev.Message != c.data {
+			t.Errorf("%s %q: mapper saw %q", c.source, c.data, ev.Message)
+		}
+	}
+}
+
 type fakeBrokenMapper struct{}
 
 func (fakeBrokenMapper) Map(*normalize.Record, *schemas.Event) error { return errors.New("mapper bug") }
@@ -413,7 +461,7 @@ func fill(v reflect.Value) {
 func goldenInputs(tb testing.TB) []*normalize.Record {
 	tb.Helper()
 	var out []*normalize.Record
-	for _, src := range []struct{ source, dir string }{{"k8s_audit", "k8saudit"}, {"falco", "falco"}, {"tetragon", "tetragon"}} {
+	for _, src := range []struct{ source, dir string }{{"k8s_audit", "k8saudit"}, {"falco", "falco"}, {"tetragon", "tetragon"}, {"docker", "docker"}} {
 		files, _ := filepath.Glob(filepath.Join(src.dir, "testdata", "*.input.json"))
 		if len(files) == 0 {
 			tb.Fatalf("no inputs in %s", src.dir)

@@ -17,6 +17,7 @@ type entry struct {
 	source  string
 	dataset string // "crowsnest.<source>", built once rather than per event
 	mapper  Mapper
+	format  Format
 }
 
 // NewRegistry builds each factory's mapper with cfg. Sources must be unique
@@ -44,7 +45,7 @@ func NewRegistry(cfg Config, factories ...Factory) (*Registry, error) {
 			errs = append(errs, fmt.Errorf("source %s: %w", f.Source, err))
 			continue
 		}
-		r.entries[f.Source] = &entry{source: f.Source, dataset: "crowsnest." + f.Source, mapper: m}
+		r.entries[f.Source] = &entry{source: f.Source, dataset: "crowsnest." + f.Source, mapper: m, format: f.Format}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

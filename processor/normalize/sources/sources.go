@@ -2,6 +2,7 @@ package sources
 
 import (
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/docker"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/falco"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/k8saudit"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/tetragon"
@@ -13,7 +14,8 @@ func Factories() []normalize.Factory {
 		k8saudit.NewFactory(),
 		falco.NewFactory(),
 		tetragon.NewFactory(),
-		// docker, auditd, procwatch, json: one line each when they land.
+		docker.NewFactory(),
+		// auditd, procwatch, json: one line each when they land.
 	}
 }
 

@@ -17,7 +17,7 @@ func TestSourcesAreDeclaredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := reg.Sources()
-	if want := []string{"falco", "k8s_audit", "tetragon"}; !slices.Equal(got, want) {
+	if want := []string{"docker", "falco", "k8s_audit", "tetragon"}; !slices.Equal(got, want) {
 		t.Errorf("sources %v, want %v", got, want)
 	}
 	for _, s := range got {
@@ -28,7 +28,7 @@ func TestSourcesAreDeclaredOnce(t *testing.T) {
 			t.Errorf("Lookup(%q) failed", s)
 		}
 	}
-	if _, ok := reg.Lookup("docker"); ok {
-		t.Error("docker has no mapper yet")
+	if _, ok := reg.Lookup("no_such_source"); ok {
+		t.Error("Lookup of an unknown source succeeded")
 	}
 }
