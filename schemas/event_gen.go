@@ -31,6 +31,7 @@ type Event struct {
 	Orchestrator Orchestrator      `json:"orchestrator,omitzero"`
 	Process      Process           `json:"process,omitzero"`
 	User         User              `json:"user,omitzero"`
+	Group        Group             `json:"group,omitzero"`
 	Source       Source            `json:"source,omitzero"`
 	Destination  Destination       `json:"destination,omitzero"`
 	Network      Network           `json:"network,omitzero"`
@@ -61,6 +62,7 @@ type Alert struct {
 	Orchestrator Orchestrator      `json:"orchestrator,omitzero"`
 	Process      Process           `json:"process,omitzero"`
 	User         User              `json:"user,omitzero"`
+	Group        Group             `json:"group,omitzero"`
 	Source       Source            `json:"source,omitzero"`
 	Destination  Destination       `json:"destination,omitzero"`
 	Network      Network           `json:"network,omitzero"`
@@ -325,14 +327,33 @@ type User struct {
 	// Groups of the Kubernetes user.
 	Roles     []string      `json:"roles,omitzero"`
 	Effective UserEffective `json:"effective,omitzero"`
+	Target    UserTarget    `json:"target,omitzero"`
 }
 
 // UserEffective holds the user.effective.* fields.
 type UserEffective struct {
 	// Impersonated user, when the request used impersonation.
 	Name string `json:"name,omitzero"`
+	// Id of the effective user: the account an auditd login or credential change switches to.
+	ID string `json:"id,omitzero"`
 	// Groups of the impersonated user.
 	Roles []string `json:"roles,omitzero"`
+}
+
+// UserTarget holds the user.target.* fields.
+type UserTarget struct {
+	// Id of the user an account change acts on (auditd ADD_USER, DEL_USER, USER_CHAUTHTOK).
+	ID string `json:"id,omitzero"`
+	// Name of the user an account change acts on.
+	Name string `json:"name,omitzero"`
+}
+
+// Group holds the group.* fields.
+type Group struct {
+	// Id of the group an account change acts on (auditd ADD_GROUP, DEL_GROUP, GRP_MGMT).
+	ID string `json:"id,omitzero"`
+	// Name of the group an account change acts on.
+	Name string `json:"name,omitzero"`
 }
 
 // Source holds the source.* fields.
@@ -609,6 +630,10 @@ func (e *Event) appendJSON(b []byte) []byte {
 		b = appendKey(b, "user", &first)
 		b = e.User.appendJSON(b)
 	}
+	if !e.Group.isZero() {
+		b = appendKey(b, "group", &first)
+		b = e.Group.appendJSON(b)
+	}
 	if !e.Source.isZero() {
 		b = appendKey(b, "source", &first)
 		b = e.Source.appendJSON(b)
@@ -694,6 +719,10 @@ func (a *Alert) appendJSON(b []byte) []byte {
 	if !a.User.isZero() {
 		b = appendKey(b, "user", &first)
 		b = a.User.appendJSON(b)
+	}
+	if !a.Group.isZero() {
+		b = appendKey(b, "group", &first)
+		b = a.Group.appendJSON(b)
 	}
 	if !a.Source.isZero() {
 		b = appendKey(b, "source", &first)
@@ -1354,6 +1383,10 @@ func (x *User) appendJSON(b []byte) []byte {
 		b = appendKey(b, "effective", &first)
 		b = x.Effective.appendJSON(b)
 	}
+	if !x.Target.isZero() {
+		b = appendKey(b, "target", &first)
+		b = x.Target.appendJSON(b)
+	}
 	return append(b, '}')
 }
 
@@ -1362,7 +1395,8 @@ func (x *User) isZero() bool {
 		x.ID == "" &&
 		x.Domain == "" &&
 		len(x.Roles) == 0 &&
-		x.Effective.isZero()
+		x.Effective.isZero() &&
+		x.Target.isZero()
 }
 
 func (x *UserEffective) appendJSON(b []byte) []byte {
@@ -1371,6 +1405,10 @@ func (x *UserEffective) appendJSON(b []byte) []byte {
 	if x.Name != "" {
 		b = appendKey(b, "name", &first)
 		b = appendString(b, x.Name)
+	}
+	if x.ID != "" {
+		b = appendKey(b, "id", &first)
+		b = appendString(b, x.ID)
 	}
 	if len(x.Roles) > 0 {
 		b = appendKey(b, "roles", &first)
@@ -1381,7 +1419,46 @@ func (x *UserEffective) appendJSON(b []byte) []byte {
 
 func (x *UserEffective) isZero() bool {
 	return x.Name == "" &&
+		x.ID == "" &&
 		len(x.Roles) == 0
+}
+
+func (x *UserTarget) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	if x.ID != "" {
+		b = appendKey(b, "id", &first)
+		b = appendString(b, x.ID)
+	}
+	if x.Name != "" {
+		b = appendKey(b, "name", &first)
+		b = appendString(b, x.Name)
+	}
+	return append(b, '}')
+}
+
+func (x *UserTarget) isZero() bool {
+	return x.ID == "" &&
+		x.Name == ""
+}
+
+func (x *Group) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	if x.ID != "" {
+		b = appendKey(b, "id", &first)
+		b = appendString(b, x.ID)
+	}
+	if x.Name != "" {
+		b = appendKey(b, "name", &first)
+		b = appendString(b, x.Name)
+	}
+	return append(b, '}')
+}
+
+func (x *Group) isZero() bool {
+	return x.ID == "" &&
+		x.Name == ""
 }
 
 func (x *Source) appendJSON(b []byte) []byte {
@@ -2022,6 +2099,11 @@ func Fields() []FieldInfo {
 		{Name: "user.domain", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "user_domain", ClickHouseType: "LowCardinality(String)"},
 		{Name: "user.roles", Type: "keyword", Array: true, Nullable: false, Required: false, AlertOnly: false, Column: "user_roles", ClickHouseType: "Array(LowCardinality(String))"},
 		{Name: "user.effective.name", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "user_effective_name", ClickHouseType: "String"},
+		{Name: "user.effective.id", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "user_effective_id", ClickHouseType: "String"},
+		{Name: "user.target.id", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "user_target_id", ClickHouseType: "String"},
+		{Name: "user.target.name", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "user_target_name", ClickHouseType: "String"},
+		{Name: "group.id", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "group_id", ClickHouseType: "String"},
+		{Name: "group.name", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "group_name", ClickHouseType: "String"},
 		{Name: "user.effective.roles", Type: "keyword", Array: true, Nullable: false, Required: false, AlertOnly: false, Column: "user_effective_roles", ClickHouseType: "Array(String)"},
 		{Name: "source.ip", Type: "ip", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "source_ip", ClickHouseType: "IPv6"},
 		{Name: "source.port", Type: "integer", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "source_port", ClickHouseType: "Int32"},

@@ -192,6 +192,16 @@ func EventField(name string) (FieldGetter, bool) {
 		return FieldGetter{Name: "user.roles", Type: "keyword", Kind: FieldStrings, Strings: func(e *Event) []string { return e.User.Roles }}, true
 	case "user.effective.name":
 		return FieldGetter{Name: "user.effective.name", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.User.Effective.Name }}, true
+	case "user.effective.id":
+		return FieldGetter{Name: "user.effective.id", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.User.Effective.ID }}, true
+	case "user.target.id":
+		return FieldGetter{Name: "user.target.id", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.User.Target.ID }}, true
+	case "user.target.name":
+		return FieldGetter{Name: "user.target.name", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.User.Target.Name }}, true
+	case "group.id":
+		return FieldGetter{Name: "group.id", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.Group.ID }}, true
+	case "group.name":
+		return FieldGetter{Name: "group.name", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.Group.Name }}, true
 	case "user.effective.roles":
 		return FieldGetter{Name: "user.effective.roles", Type: "keyword", Kind: FieldStrings, Strings: func(e *Event) []string { return e.User.Effective.Roles }}, true
 	case "source.ip":
@@ -361,6 +371,7 @@ func (a *Alert) SetEvent(e *Event) {
 	a.Orchestrator = e.Orchestrator
 	a.Process = e.Process
 	a.User = e.User
+	a.Group = e.Group
 	a.Source = e.Source
 	a.Destination = e.Destination
 	a.Network = e.Network
