@@ -24,7 +24,9 @@ import (
 // returns how many bytes of chunk it consumed: a prefix ending at a line
 // boundary. An unconsumed rest is offered again later with more data, or
 // with final set once the file has been idle for flush_after or was
-// rotated away; then everything must be consumed. Records must not point
+// rotated away; then everything must be consumed. Records added must lie
+// within the consumed prefix (a call consuming nothing adds nothing).
+// Records must not point
 // into chunk after Handle returns unless b is waited for first (the tail
 // does wait before reusing the buffer).
 type Handler interface {
@@ -373,7 +375,12 @@ func (t *Tailer) readChunk(ctx context.Context, fl *follower, final bool) (int, 
 	}
 	consumed := end
 	if !fl.skipping {
-		n, err := t.h.Handle(ctx, batch, fl.path, data[:end], final || k == len(t.buf))
+		n, err := t.h.Handle(ctx, batch, fl.path, data[:end], final)
+		if err == nil && n <= 0 && k == len(t.buf) && !final {
+			// The buffer is full and the handler holds all of it back: no
+			// more data can come into view, so what is there goes as is.
+			n, err = t.h.Handle(ctx, batch, fl.path, data[:end], true)
+		}
 		if err != nil {
 			batch.Seal()
 			return 0, fmt.Errorf("publish %s: %w", fl.path, err)
