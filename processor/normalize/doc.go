@@ -9,10 +9,10 @@
 // crowsnest.*, event.original, ocsf.type_uid, de-duplicated related.*, image
 // trust), the [Registry] type, and [Lines], the JSON-lines loop behind
 // `crowsnest normalize`. The per-source mappers live in sub-packages
-// (normalize/k8saudit, normalize/falco, normalize/tetragon, normalize/docker);
-// the list of them is normalize/sources. A source whose records are not JSON
-// (auditd's text) declares [FormatText] and gets only the size and UTF-8
-// checks.
+// (normalize/k8saudit, normalize/falco, normalize/tetragon, normalize/docker,
+// normalize/auditd); the list of them is normalize/sources. A source whose
+// records are not JSON (auditd's text) declares [FormatText] and gets only
+// the size and UTF-8 checks.
 //
 // What it must not do: I/O other than the reader and writer handed to Lines;
 // NATS, enrichment or detection (those are later stages); reflection or

@@ -461,8 +461,10 @@ func fill(v reflect.Value) {
 func goldenInputs(tb testing.TB) []*normalize.Record {
 	tb.Helper()
 	var out []*normalize.Record
-	for _, src := range []struct{ source, dir string }{{"k8s_audit", "k8saudit"}, {"falco", "falco"}, {"tetragon", "tetragon"}, {"docker", "docker"}} {
+	for _, src := range []struct{ source, dir string }{{"k8s_audit", "k8saudit"}, {"falco", "falco"}, {"tetragon", "tetragon"}, {"docker", "docker"}, {"auditd", "auditd"}} {
 		files, _ := filepath.Glob(filepath.Join(src.dir, "testdata", "*.input.json"))
+		more, _ := filepath.Glob(filepath.Join(src.dir, "testdata", "*.input.log")) // text sources
+		files = append(files, more...)
 		if len(files) == 0 {
 			tb.Fatalf("no inputs in %s", src.dir)
 		}
@@ -555,7 +557,7 @@ func FuzzNormalizer(f *testing.F) {
 	cfg.InvalidUTF8 = normalize.UTF8Replace
 	cfg.TrustedRegistries = normalize.TrustedRegistries{"docker.io/library"}
 	n := newNormalizer(f, cfg)
-	srcs := []string{"k8s_audit", "falco", "tetragon"}
+	srcs := []string{"k8s_audit", "falco", "tetragon", "docker", "auditd"}
 	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
 		var ev schemas.Event
 		rec := &normalize.Record{Source: srcs[int(which)%len(srcs)], Data: data, ID: "fuzz-1"}
@@ -576,7 +578,8 @@ func FuzzNormalizer(f *testing.F) {
 			if len(ev.Event.ID) == 0 || len(ev.Event.ID) > 128 || strings.ContainsAny(ev.Event.ID, " \r\n\t") {
 				t.Fatalf("bad id %q", ev.Event.ID)
 			}
-			if len(ev.Kubernetes.Audit.Annotations) > 4 || len(ev.Falco.OutputFields) > 4 || len(ev.Kubernetes.Audit.RequestObject) > 128 {
+			if len(ev.Kubernetes.Audit.Annotations) > 4 || len(ev.Falco.OutputFields) > 4 || len(ev.Kubernetes.Audit.RequestObject) > 128 ||
+				len(ev.Container.Labels) > 4 || len(ev.Process.Args) > 4 {
 				t.Fatal("a bound was exceeded")
 			}
 			return nil

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/auditd"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/docker"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/falco"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/k8saudit"
@@ -15,7 +16,8 @@ func Factories() []normalize.Factory {
 		falco.NewFactory(),
 		tetragon.NewFactory(),
 		docker.NewFactory(),
-		// auditd, procwatch, json: one line each when they land.
+		auditd.NewFactory(),
+		// procwatch, json: one line each when they land.
 	}
 }
 

@@ -32,7 +32,14 @@ type Case struct {
 // Cases loads dir/*.input.json, sorted by name.
 func Cases(tb testing.TB, dir string) []Case {
 	tb.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.input.json"))
+	return CasesWith(tb, dir, ".input.json")
+}
+
+// CasesWith loads dir/*<suffix> (".input.log" for a text source), sorted by
+// name; a case's name is its file name without the suffix.
+func CasesWith(tb testing.TB, dir, suffix string) []Case {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
 	if err != nil || len(files) == 0 {
 		tb.Fatalf("no golden cases in %s (%v)", dir, err)
 	}
@@ -43,7 +50,7 @@ func Cases(tb testing.TB, dir string) []Case {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		name := strings.TrimSuffix(filepath.Base(f), ".input.json")
+		name := strings.TrimSuffix(filepath.Base(f), suffix)
 		out = append(out, Case{Name: name, Input: bytes.TrimRight(b, "\n")})
 	}
 	return out
