@@ -3,6 +3,7 @@ package procwatch
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -50,15 +51,25 @@ func (c *Collector) capabilities(reason string) {
 	}
 	v.ExecDetection = "poll"
 	v.PollInterval = c.cfg.PollInterval.String()
-	if capEff&(1<<capNetAdmin) != 0 {
-		v.NetlinkProcConnector = "not used: CAP_NET_ADMIN is present but this build polls /proc"
-	} else {
+	switch {
+	case c.conn != nil:
+		v.ExecDetection = "netlink+poll"
+		v.NetlinkProcConnector = "in use"
+	case !c.cfg.NetlinkProcConnector:
+		v.NetlinkProcConnector = "off (netlink_proc_connector: false)"
+	case capEff&(1<<capNetAdmin) == 0:
 		v.NetlinkProcConnector = "unavailable: needs CAP_NET_ADMIN"
+	default:
+		v.NetlinkProcConnector = "unavailable: " + fmt.Sprint(c.connErr)
 	}
 	if c.files != nil {
 		v.FileWatches, v.FileWatchErrors = c.files.watched, c.files.failures
 	}
-	v.Limitations = []string{"processes that start and exit within poll_interval are not seen"}
+	if c.conn == nil {
+		v.Limitations = []string{"processes that start and exit within poll_interval are not seen"}
+	} else {
+		v.Limitations = []string{"a process that exits before /proc is read is reported with its pid only"}
+	}
 	if !v.OtherProcesses {
 		v.Limitations = append(v.Limitations, "no other process is visible: run with shareProcessNamespace: true to watch the pod")
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,6 +59,12 @@ type Collector struct {
 
 	scanErrs scanStats
 	pending  []publish.Record
+
+	// The process events connector, when it could be opened.
+	conn       *procConnector
+	connErr    error
+	execs      chan execEvent
+	netDropped atomic.Int64
 }
 
 // procState is what is remembered of a running process.
@@ -105,6 +113,24 @@ func (c *Collector) Run(ctx context.Context) error {
 	if c.files != nil {
 		defer c.files.close()
 	}
+	if c.cfg.NetlinkProcConnector {
+		c.conn, c.connErr = openProcConnector()
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if c.conn != nil {
+		defer c.conn.close()
+		c.execs = make(chan execEvent, 4096)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.conn.run(ctx, c.execs, func() { c.netDropped.Add(1) }); err != nil {
+				c.log.Error("process events connector failed; polling only", "error", err)
+			}
+		}()
+	}
 	if err := c.poll(ctx, true); err != nil {
 		return err
 	}
@@ -115,6 +141,21 @@ func (c *Collector) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case ev := <-c.execs:
+			c.execNow(ev)
+			for range 255 { // what else is queued, then publish at once
+				select {
+				case ev := <-c.execs:
+					c.execNow(ev)
+					continue
+				default:
+				}
+				break
+			}
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+			continue
 		case <-t.C:
 		}
 		if err := c.poll(ctx, false); err != nil {
@@ -282,6 +323,35 @@ func (c *Collector) scanProcs(first bool) error {
 	}
 	c.scanErrs = stats
 	return nil
+}
+
+// execNow reads a process the connector reported right away, before it
+// can exit; one that is gone already is reported with what the kernel said.
+func (c *Collector) execNow(ev execEvent) {
+	pid := ev.tgid
+	dir := filepath.Join(c.cfg.ProcRoot, strconv.Itoa(pid))
+	b, err := os.ReadFile(filepath.Join(dir, "stat"))
+	var st statInfo
+	if err == nil {
+		st, err = parseStat(b)
+	}
+	if err != nil {
+		at := c.boot.Add(time.Duration(ev.at)).Format(time.RFC3339Nano)
+		pe := processEvent{Kind: KindProcessExec, Format: Format, Time: at, Host: c.host, Seen: "netlink",
+			Process: process{PID: pid}, Errors: []string{"process exited before /proc could be read"}}
+		c.add(pe, "exec|"+strconv.Itoa(pid)+"|netlink|"+strconv.FormatInt(ev.at, 10))
+		return
+	}
+	if pid == 2 || st.ppid == 2 {
+		return
+	}
+	pe, ps := c.describe(pid, dir, st)
+	if old := c.procs[pid]; old != nil && old.start == st.start && old.exe == ps.exe && old.argsKey == ps.argsKey {
+		return // seen already
+	}
+	c.procs[pid] = ps
+	pe.Seen = "netlink"
+	c.add(pe, "exec|"+strconv.Itoa(pid)+"|"+strconv.FormatUint(st.start, 10)+"|"+ps.exe+"|"+ps.argsKey)
 }
 
 func (c *Collector) exit(pid int, ps *procState) {

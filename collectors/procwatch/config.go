@@ -20,6 +20,11 @@ type Config struct {
 	// sockets. A process that starts and ends between two scans is missed
 	// (docs/BENCHMARKS.md has the share seen per interval).
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// NetlinkProcConnector uses the kernel's process events connector for
+	// exec events with no misses when it can be opened (CAP_NET_ADMIN in the
+	// initial namespaces: a node agent, not a sidecar); polling goes on
+	// either way.
+	NetlinkProcConnector bool `yaml:"netlink_proc_connector"`
 	// Network turns socket reporting (listeners, new connections) on.
 	Network bool `yaml:"network"`
 	// Files are files or directories (their direct entries) watched with
@@ -40,13 +45,14 @@ type Config struct {
 // watches.
 func NewDefaultConfig() Config {
 	return Config{
-		ProcRoot:           "/proc",
-		PollInterval:       100 * time.Millisecond,
-		Network:            true,
-		MaxHashBytes:       64 * config.MiB,
-		MaxArgs:            256,
-		MaxArgBytes:        4096,
-		CapabilityInterval: 30 * time.Second,
+		ProcRoot:             "/proc",
+		PollInterval:         100 * time.Millisecond,
+		NetlinkProcConnector: true,
+		Network:              true,
+		MaxHashBytes:         64 * config.MiB,
+		MaxArgs:              256,
+		MaxArgBytes:          4096,
+		CapabilityInterval:   30 * time.Second,
 	}
 }
 

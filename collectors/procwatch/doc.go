@@ -13,8 +13,10 @@
 // cannot read exe, cwd or fds of processes of other users; it still reports
 // them with what it can read, and the missing fields in the event's errors.
 // Exec detection is by polling: a process that starts and exits between two
-// polls is missed (the netlink process connector would need CAP_NET_ADMIN;
-// this build reports whether it is available and does not use it).
+// polls is missed. Where the kernel's process events connector can be
+// opened (CAP_NET_ADMIN in the initial namespaces: a node agent, never an
+// unprivileged sidecar) every exec is reported from it as well, read from
+// /proc at once, or with its pid alone when it already exited.
 //
 // The raw record format is defined here: FORMAT.md, for the processor's
 // mapper. Message ids come from each event's identity (boot id, pid and

@@ -2,6 +2,7 @@ package procwatch
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"os"
@@ -91,5 +92,34 @@ func FuzzParseNetTable(f *testing.F) {
 				t.Fatalf("invalid address from %q", b)
 			}
 		})
+	})
+}
+
+// procEventDatagram builds what the connector sends for one event.
+func procEventDatagram(what uint32, tgid uint32, at uint64) []byte {
+	b := make([]byte, nlmsgHdrLen+cnMsgLen+16+8)
+	binary.NativeEndian.PutUint32(b[0:], uint32(len(b)))
+	ev := b[nlmsgHdrLen+cnMsgLen:]
+	binary.NativeEndian.PutUint32(ev[0:], what)
+	binary.NativeEndian.PutUint64(ev[8:], at)
+	binary.NativeEndian.PutUint32(ev[16:], tgid+1) // process_pid (a thread)
+	binary.NativeEndian.PutUint32(ev[20:], tgid)
+	return b
+}
+
+func TestParseProcEvents(t *testing.T) {
+	d := append(procEventDatagram(procEventExec, 4242, 99), procEventDatagram(1, 7, 1)...) // an exec, then a fork
+	var got []execEvent
+	parseProcEvents(d, func(e execEvent) { got = append(got, e) })
+	if len(got) != 1 || got[0].tgid != 4242 || got[0].at != 99 {
+		t.Errorf("parsed %+v, want the one exec of 4242", got)
+	}
+}
+
+func FuzzParseProcEvents(f *testing.F) {
+	f.Add(procEventDatagram(procEventExec, 1, 2))
+	f.Add(procEventDatagram(procEventExec, 1, 2)[:30])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseProcEvents(b, func(execEvent) {})
 	})
 }
