@@ -52,6 +52,8 @@ type Config struct {
 	// images are trusted; it sets crowsnest.image.trusted. Empty: no opinion,
 	// the field is left unset.
 	TrustedRegistries TrustedRegistries `yaml:"trusted_registries"`
+	// JSON is the mapping of the generic json source (JSONConfig).
+	JSON JSONConfig `yaml:"json"`
 }
 
 // NewDefaultConfig returns the defaults: 1 MiB records, depth 64, original
@@ -96,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.TrustedRegistries.validate(); err != nil {
 		errs = append(errs, prefixPath("trusted_registries", err))
+	}
+	if err := c.JSON.validate(); err != nil {
+		errs = append(errs, prefixPath("json", err))
 	}
 	return errors.Join(errs...)
 }

@@ -88,3 +88,42 @@ func TestRegistry(t *testing.T) {
 		t.Error("invalid config accepted")
 	}
 }
+
+// TestJSONMappingDecode: a json mapping decodes strictly (a misspelled key
+// fails with a suggestion) and its field names are checked on load.
+func TestJSONMappingDecode(t *testing.T) {
+	good := []byte(`json:
+  mappings:
+    - source: webapp
+      id_field: request_id
+      timestamp: {field: ts, layout: unix_ms}
+      fields:
+        - {from: user.name, to: user.name}
+        - {from: ts_start, to: event.start, layout: rfc3339}
+      set:
+        - {to: ocsf.class_uid, value: "3002"}
+`)
+	cfg := normalize.NewDefaultConfig()
+	if err := config.Decode(good, "normalize.yaml", &cfg, config.WithEnviron(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.ValidateAll("normalize", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if m := cfg.JSON.Mappings; len(m) != 1 || m[0].Timestamp.Layout != "unix_ms" || len(m[0].Fields) != 2 || m[0].Set[0].Value != "3002" {
+		t.Errorf("decoded %+v", cfg.JSON)
+	}
+	cfg = normalize.NewDefaultConfig()
+	err := config.Decode([]byte("json:\n  mappings:\n    - source: a\n      fields: [{form: x, to: message}]\n"), "normalize.yaml", &cfg, config.WithEnviron(nil))
+	if err == nil || !strings.Contains(err.Error(), `"from"`) {
+		t.Errorf("a misspelled key must fail and suggest the key: %v", err)
+	}
+	cfg = normalize.NewDefaultConfig()
+	if err := config.Decode([]byte("json:\n  mappings:\n    - source: a\n      fields: [{from: x, to: user.nme}]\n"), "normalize.yaml", &cfg, config.WithEnviron(nil)); err != nil {
+		t.Fatal(err)
+	}
+	err = config.ValidateAll("normalize", &cfg)
+	if err == nil || !strings.Contains(err.Error(), `normalize.json.mappings[0].fields[0].to: no event field "user.nme" (did you mean user.name?)`) {
+		t.Errorf("a field typo must fail with its path: %v", err)
+	}
+}

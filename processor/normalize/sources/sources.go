@@ -5,6 +5,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/auditd"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/docker"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/falco"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/jsonmap"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/k8saudit"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/tetragon"
 )
@@ -17,7 +18,8 @@ func Factories() []normalize.Factory {
 		tetragon.NewFactory(),
 		docker.NewFactory(),
 		auditd.NewFactory(),
-		// procwatch, json: one line each when they land.
+		jsonmap.NewFactory(),
+		// procwatch: one line when it lands.
 	}
 }
 

@@ -17,7 +17,7 @@ func TestSourcesAreDeclaredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := reg.Sources()
-	if want := []string{"auditd", "docker", "falco", "k8s_audit", "tetragon"}; !slices.Equal(got, want) {
+	if want := []string{"auditd", "docker", "falco", "json", "k8s_audit", "tetragon"}; !slices.Equal(got, want) {
 		t.Errorf("sources %v, want %v", got, want)
 	}
 	for _, s := range got {
