@@ -10,7 +10,8 @@
 // trust), the [Registry] type, and [Lines], the JSON-lines loop behind
 // `crowsnest normalize`. The per-source mappers live in sub-packages
 // (normalize/k8saudit, normalize/falco, normalize/tetragon, normalize/docker,
-// normalize/auditd); the list of them is normalize/sources. A source whose
+// normalize/auditd, normalize/procwatch, normalize/jsonmap); the list of them
+// is normalize/sources. A source whose
 // records are not JSON (auditd's text) declares [FormatText] and gets only
 // the size and UTF-8 checks.
 //

@@ -461,7 +461,7 @@ func fill(v reflect.Value) {
 func goldenInputs(tb testing.TB) []*normalize.Record {
 	tb.Helper()
 	var out []*normalize.Record
-	for _, src := range []struct{ source, dir string }{{"k8s_audit", "k8saudit"}, {"falco", "falco"}, {"tetragon", "tetragon"}, {"docker", "docker"}, {"auditd", "auditd"}} {
+	for _, src := range []struct{ source, dir string }{{"k8s_audit", "k8saudit"}, {"falco", "falco"}, {"tetragon", "tetragon"}, {"docker", "docker"}, {"auditd", "auditd"}, {"procwatch", "procwatch"}} {
 		files, _ := filepath.Glob(filepath.Join(src.dir, "testdata", "*.input.json"))
 		more, _ := filepath.Glob(filepath.Join(src.dir, "testdata", "*.input.log")) // text sources
 		files = append(files, more...)
@@ -557,7 +557,7 @@ func FuzzNormalizer(f *testing.F) {
 	cfg.InvalidUTF8 = normalize.UTF8Replace
 	cfg.TrustedRegistries = normalize.TrustedRegistries{"docker.io/library"}
 	n := newNormalizer(f, cfg)
-	srcs := []string{"k8s_audit", "falco", "tetragon", "docker", "auditd"}
+	srcs := []string{"k8s_audit", "falco", "tetragon", "docker", "auditd", "procwatch"}
 	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
 		var ev schemas.Event
 		rec := &normalize.Record{Source: srcs[int(which)%len(srcs)], Data: data, ID: "fuzz-1"}

@@ -7,6 +7,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/falco"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/jsonmap"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/k8saudit"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/procwatch"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/tetragon"
 )
 
@@ -18,8 +19,8 @@ func Factories() []normalize.Factory {
 		tetragon.NewFactory(),
 		docker.NewFactory(),
 		auditd.NewFactory(),
+		procwatch.NewFactory(),
 		jsonmap.NewFactory(),
-		// procwatch: one line when it lands.
 	}
 }
 

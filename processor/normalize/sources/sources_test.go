@@ -17,8 +17,13 @@ func TestSourcesAreDeclaredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := reg.Sources()
-	if want := []string{"auditd", "docker", "falco", "json", "k8s_audit", "tetragon"}; !slices.Equal(got, want) {
+	if want := []string{"auditd", "docker", "falco", "json", "k8s_audit", "procwatch", "tetragon"}; !slices.Equal(got, want) {
 		t.Errorf("sources %v, want %v", got, want)
+	}
+	all := topology.Sources()
+	slices.Sort(all)
+	if !slices.Equal(got, all) {
+		t.Errorf("sources %v, the bus declares %v: every raw stream needs a mapper", got, all)
 	}
 	for _, s := range got {
 		if !topology.ValidSource(s) {
