@@ -1,5 +1,6 @@
 // Package pipeline is the processor's delivery loop: a durable pull consumer
-// on every raw stream, normalization, publication of the event to the events
+// on every raw stream, normalization, enrichment (processor/enrich: the pod
+// and image of the event's container), publication of the event to the events
 // stream with Nats-Msg-Id = event.id, detection (processor/detect) with each
 // alert published to the alerts stream under Nats-Msg-Id = the alert id, and
 // the input's ack only after JetStream acknowledged every output. Rejected records go to the dead-letter

@@ -19,6 +19,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/crowsnest-siem/crowsnest/processor/detect"
+	"github.com/crowsnest-siem/crowsnest/processor/enrich"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
@@ -32,6 +33,13 @@ type Normalizer interface {
 // DeadLetterer records a rejected message and returns once JetStream has it.
 type DeadLetterer interface {
 	Publish(ctx context.Context, r deadletter.Record) error
+}
+
+// Enricher gives a normalized event what its source lacks (the pod and image
+// of its container) from what earlier events taught (enrich.Enricher). It is
+// called from every source's goroutine.
+type Enricher interface {
+	Enrich(ev *schemas.Event)
 }
 
 // Detector runs the detection rules on one event and calls emit with each
@@ -57,8 +65,12 @@ type Settings struct {
 	// Detector replaces the engine New builds from Config.Detect (tests
 	// inject one); nil means build it when detection is enabled.
 	Detector Detector
-	// Registerer, when set, receives the detection engine's metrics
-	// (crowsnest_detect_*); the process's registry, never the global one.
+	// Enricher replaces the one New builds from Config.Enrich; nil means
+	// build it when enrichment is enabled.
+	Enricher Enricher
+	// Registerer, when set, receives the detection engine's and the
+	// enricher's metrics (crowsnest_detect_*, crowsnest_enrich_*); the
+	// process's registry, never the global one.
 	Registerer prometheus.Registerer
 }
 
@@ -68,6 +80,7 @@ type Pipeline struct {
 	pub  Publisher
 	norm Normalizer
 	det  Detector       // nil: detection off
+	enr  Enricher       // nil: enrichment off
 	eng  *detect.Engine // the engine New built, reloaded by Run; nil when injected or off
 	fp   string         // fingerprint of the rule directories before they were loaded
 	dlq  DeadLetterer
@@ -88,6 +101,21 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 		set.Sources = topology.Sources()
 	}
 	p := &Pipeline{js: js, pub: js, norm: norm, dlq: dlq, cfg: cfg, set: set, log: set.Logger.With("component", "processor")}
+	switch {
+	case set.Enricher != nil:
+		p.enr = set.Enricher
+	case cfg.Enrich.Enabled:
+		enr, err := enrich.New(cfg.Enrich, enrich.WithTrustedRegistries(cfg.Normalize.TrustedRegistries))
+		if err != nil {
+			return nil, fmt.Errorf("processor: %w", err)
+		}
+		if set.Registerer != nil {
+			if err := enr.RegisterMetrics(set.Registerer); err != nil {
+				return nil, fmt.Errorf("processor: %w", err)
+			}
+		}
+		p.enr = enr
+	}
 	switch {
 	case set.Detector != nil:
 		p.det = set.Detector
@@ -234,6 +262,9 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if err != nil {
 			partErrs = append(partErrs, err)
 			return nil
+		}
+		if p.enr != nil {
+			p.enr.Enrich(ev) // before publishing and detection: both see the joined event
 		}
 		buf = ev.AppendJSON(buf[:0])
 		out := &nats.Msg{
@@ -390,6 +421,8 @@ func recordOf(source string, msg jetstream.Msg) normalize.Record {
 type Config struct {
 	// Normalize bounds and shapes normalization.
 	Normalize normalize.Config `yaml:"normalize"`
+	// Enrich is the entity join: container ↔ pod, namespace, node, image.
+	Enrich enrich.Config `yaml:"enrich"`
 	// Detect is the detection stage: rules, suppression.
 	Detect detect.Config `yaml:"detect"`
 	// FetchBatch is how many messages each raw stream's pull requests ask for.
@@ -404,7 +437,7 @@ type Config struct {
 
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
-	return Config{Normalize: normalize.NewDefaultConfig(), Detect: detect.NewDefaultConfig(), FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
+	return Config{Normalize: normalize.NewDefaultConfig(), Enrich: enrich.NewDefaultConfig(), Detect: detect.NewDefaultConfig(), FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
 }
 
 // Validate reports every invalid field, paths relative to `processor`.
@@ -412,6 +445,11 @@ func (c Config) Validate() error {
 	var errs []error
 	if err := c.Normalize.Validate(); err != nil {
 		errs = append(errs, &config.ValidationError{Path: "normalize", Err: err})
+	}
+	if c.Enrich.Enabled {
+		if err := c.Enrich.Validate(); err != nil {
+			errs = append(errs, &config.ValidationError{Path: "enrich", Err: err})
+		}
 	}
 	if err := c.Detect.Validate(); err != nil {
 		errs = append(errs, &config.ValidationError{Path: "detect", Err: err})
