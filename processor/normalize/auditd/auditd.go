@@ -55,6 +55,7 @@ func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 		stack [16]*auparse.AuditMessage
 		msgs  = stack[:0]
 		h     header
+		names names
 	)
 	text := rec.Text()
 	for n := 1; text != ""; n++ {
@@ -84,6 +85,7 @@ func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 			return normalize.Reject(reasonNotAuditd, "line %d belongs to another event (audit(%.32s:%.16s), not audit(%s:%s))", n, stamp, serial, h.stamp, h.serial)
 		}
 		msgs = append(msgs, msg)
+		names.read(body)
 	}
 	if len(msgs) == 0 {
 		return normalize.Reject(reasonNotAuditd, "no audit record")
@@ -101,7 +103,7 @@ func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 	if node == "" {
 		node = rec.Node // auditd writes no node name by default: the collector's host
 	}
-	m.fill(ae, node, ev)
+	m.fill(ae, node, &names, ev)
 	ev.Event.ID = naturalid.ID(Source, node, h.stamp, h.serial)
 	return nil
 }
@@ -136,7 +138,7 @@ func stampOf(line string) (stamp, serial string, ok bool) {
 // fill maps go-libaudit's coalesced event: its ECS block (categorization,
 // the users of logins and account changes) and the process, file and
 // network parts Auditbeat maps from it.
-func (m *Mapper) fill(ae *aucoalesce.Event, node string, ev *schemas.Event) {
+func (m *Mapper) fill(ae *aucoalesce.Event, node string, names *names, ev *schemas.Event) {
 	trunc := &ev.Crowsnest.Truncated
 	ev.Timestamp = ae.Timestamp.UTC()
 	ev.Event.Kind = ae.ECS.Event.Kind
@@ -161,7 +163,7 @@ func (m *Mapper) fill(ae *aucoalesce.Event, node string, ev *schemas.Event) {
 	}
 
 	m.process(ae, ev)
-	m.users(ae, ev)
+	m.users(ae, names, ev)
 	if f := ae.File; f != nil {
 		ev.File.Path = f.Path
 		ev.File.Mode = f.Mode
@@ -220,20 +222,21 @@ func (m *Mapper) process(ae *aucoalesce.Event, ev *schemas.Event) {
 // logins, sessions and account changes; for a syscall it is empty, and the
 // actor is the login user (auid) behind the process, or the process's uid
 // when the process has no login user (a daemon).
-func (m *Mapper) users(ae *aucoalesce.Event, ev *schemas.Event) {
+func (m *Mapper) users(ae *aucoalesce.Event, names *names, ev *schemas.Event) {
 	trunc := &ev.Crowsnest.Truncated
 	u := &ae.ECS.User
 	ev.User.ID, ev.User.Name = u.ID, u.Name
 	if ev.User.ID == "" && ev.User.Name == "" {
-		ev.User.ID = ae.User.IDs["auid"]
+		ev.User.ID, ev.User.Name = ae.User.IDs["auid"], names.auid
 		if ev.User.ID == "" || ev.User.ID == "unset" {
-			ev.User.ID = ae.User.IDs["uid"]
+			ev.User.ID, ev.User.Name = ae.User.IDs["uid"], names.uid
 		}
 	}
+	ev.Process.User.Name = names.uid
 	ev.User.Effective.ID, ev.User.Effective.Name = u.Effective.ID, u.Effective.Name
 	ev.User.Target.ID, ev.User.Target.Name = u.Target.ID, u.Target.Name
 	ev.Group.ID, ev.Group.Name = ae.ECS.Group.ID, ae.ECS.Group.Name
-	for _, s := range [...]string{ev.User.Name, ev.User.ID, u.Effective.Name, u.Effective.ID, u.Target.Name, u.Target.ID} {
+	for _, s := range [...]string{ev.User.Name, ev.User.ID, names.uid, u.Effective.Name, u.Effective.ID, u.Target.Name, u.Target.ID} {
 		if s != "unset" {
 			ev.Related.User = m.lim.AppendUnique(ev.Related.User, s, trunc)
 		}
@@ -276,4 +279,30 @@ func port(s string) int32 {
 		return 0
 	}
 	return int32(p)
+}
+
+// names are the user names auditd's ENRICHED log format appends to a
+// record after a 0x1d byte (AUID="dave" UID="root"): resolved on the
+// audited host, where they are true, unlike a lookup here.
+type names struct{ auid, uid string }
+
+// read takes the first AUID and UID names of a record's enriched part.
+func (n *names) read(line string) {
+	i := strings.IndexByte(line, 0x1d)
+	if i < 0 {
+		return
+	}
+	for f := range strings.FieldsSeq(line[i+1:]) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"`)
+		switch {
+		case k == "AUID" && n.auid == "" && v != "unset":
+			n.auid = v
+		case k == "UID" && n.uid == "":
+			n.uid = v
+		}
+	}
 }
