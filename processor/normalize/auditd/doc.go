@@ -17,7 +17,9 @@
 // PATH), the addresses (SOCKADDR) and the rule keys (tags) follow Auditbeat.
 // For a syscall go-libaudit names no user: user.id is then the login user
 // behind the process (auid), or its uid when it has none. uid→name lookups
-// need the audited host's passwd and are not made here.
+// need the audited host's passwd and are not made here; the names auditd's
+// ENRICHED log format appends (AUID=, UID= after a 0x1d byte) become
+// user.name and process.user.name.
 //
 // OCSF: execve → Process Activity (1007), file syscalls (open, unlink,
 // rename, chmod, …; PATH records) → File System Activity (1001), socket
