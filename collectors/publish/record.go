@@ -21,6 +21,12 @@ type Record struct {
 	ID string
 	// Observed is when the collector read the record. Zero: now.
 	Observed time.Time
+	// DeadLetter, when set, is why the source rejected the record: it goes
+	// to the dead-letter stream with this reason instead of the raw stream
+	// (Batch.AddDeadLetter sets it). It is a field, not an argument, so that
+	// a record the spool keeps while NATS is away is replayed as the same
+	// dead-letter record.
+	DeadLetter string
 }
 
 // Transformer changes a record before it is published: the seam for
@@ -44,7 +50,8 @@ func (f TransformFunc) Transform(ctx context.Context, rec Record) (Record, error
 // NATS is down, the publisher hands the record to the spool instead of
 // blocking the source; the record's Ack completes when Put returns. The
 // record is final: transformed, with its ID and Observed time set. The spool
-// owns re-publishing it (through this publisher) once NATS is back.
+// owns re-publishing it (through this publisher) once NATS is back, every
+// field as it was (a DeadLetter record stays one).
 type Spool interface {
 	Put(ctx context.Context, rec Record) error
 }
