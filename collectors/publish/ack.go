@@ -112,7 +112,7 @@ func (p *Publisher) NewBatch() *Batch {
 // error means rec was not published (its outcome is not part of the Ack);
 // records added before stay in flight.
 func (b *Batch) Add(ctx context.Context, rec Record) error {
-	return b.add(ctx, rec, "")
+	return b.add(ctx, rec)
 }
 
 // AddDeadLetter publishes rec, which the source rejects for reason (a line
@@ -125,10 +125,11 @@ func (b *Batch) AddDeadLetter(ctx context.Context, rec Record, reason string) er
 	if reason == "" {
 		reason = "rejected by the collector"
 	}
-	return b.add(ctx, rec, reason)
+	rec.DeadLetter = reason
+	return b.add(ctx, rec)
 }
 
-func (b *Batch) add(ctx context.Context, rec Record, reject string) error {
+func (b *Batch) add(ctx context.Context, rec Record) error {
 	b.mu.Lock()
 	if b.sealed {
 		b.mu.Unlock()
@@ -136,7 +137,7 @@ func (b *Batch) add(ctx context.Context, rec Record, reject string) error {
 	}
 	b.ack.reserve()
 	b.mu.Unlock()
-	if err := b.p.publish(ctx, rec, &b.ack, reject); err != nil {
+	if err := b.p.publish(ctx, rec, &b.ack); err != nil {
 		b.ack.unreserve()
 		return err
 	}

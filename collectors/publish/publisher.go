@@ -237,9 +237,9 @@ func (p *Publisher) source(name string) *sourceState {
 // When it returns nil, the record is ack's to settle; on error it was not
 // published.
 //
-// A non-empty reject is the reason the source rejects the record: it goes to
-// the dead-letter stream instead of the raw one.
-func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack, reject string) error {
+// A record with DeadLetter set goes to the dead-letter stream with that
+// reason instead of the raw one.
+func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 	src := p.source(rec.Source)
 	if src == nil {
 		return fmt.Errorf("%w: source %q: %w", ErrInvalidRecord, rec.Source, topology.ErrUnknownSource)
@@ -262,6 +262,7 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack, reject st
 			src.comp.DiscardedUnintentional(1)
 			return fmt.Errorf("%w: transform changed the source from %q to %q", ErrInvalidRecord, rec.Source, out.Source)
 		}
+		out.DeadLetter = rec.DeadLetter // the source's verdict, not the transform's
 		rec = out
 	}
 	if rec.ID == "" {
@@ -273,9 +274,9 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack, reject st
 	}
 
 	it := &item{ack: ack, src: src}
-	if reject != "" {
+	if rec.DeadLetter != "" {
 		src.comp.Error(telemetry.DecodeFailed, telemetry.StageReceiving)
-		if err := p.toDeadLetter(it, rec, reject); err != nil {
+		if err := p.toDeadLetter(it, rec, rec.DeadLetter); err != nil {
 			return err
 		}
 	} else if err := p.fill(it, rec); err != nil {
