@@ -65,6 +65,7 @@ func newEnv(b *testing.B) env {
 	// Room for the largest run without discard=new refusing publishes.
 	cfg.Raw.MaxBytes = 4 * topology.GiB
 	cfg.Events.MaxBytes = 4 * topology.GiB
+	cfg.Partitions = 1 // one consumer reads the raw stream
 	if err := topology.Ensure(ctx, js, cfg); err != nil {
 		b.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func BenchmarkPublishPerEvent(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			e := newEnv(b)
-			subj, _ := topology.RawSubject(topology.SourceK8sAudit, "bench")
+			subj, _ := topology.RawSubject(topology.SourceK8sAudit, "bench", topology.KeyToken("bench"))
 			data := payload(eventSize)
 			b.SetBytes(eventSize)
 			b.ResetTimer()
@@ -158,7 +159,7 @@ func BenchmarkPublishBatched(b *testing.B) {
 	for _, n := range []int{10, 50, 100} {
 		b.Run("events-per-msg="+strconv.Itoa(n), func(b *testing.B) {
 			e := newEnv(b)
-			subj, _ := topology.RawSubject(topology.SourceK8sAudit, "bench")
+			subj, _ := topology.RawSubject(topology.SourceK8sAudit, "bench", topology.KeyToken("bench"))
 			ev := payload(eventSize - 1)
 			batch := bytes.Join(repeat(ev, n), []byte("\n"))
 			msgs := (b.N + n - 1) / n
@@ -211,7 +212,7 @@ func BenchmarkConsume(b *testing.B) {
 			defer cancel()
 			var subj, stream string
 			if tc.raw {
-				subj, _ = topology.RawSubject(topology.SourceFalco, "bench")
+				subj, _ = topology.RawSubject(topology.SourceFalco, "bench", topology.KeyToken("bench"))
 				stream, _ = topology.RawStream(topology.SourceFalco)
 			} else {
 				subj, _ = topology.EventSubject(topology.SourceFalco)
@@ -231,7 +232,13 @@ func BenchmarkConsume(b *testing.B) {
 
 			settings := topology.NewDefaultConfig().Consumers.Processor
 			settings.MaxAckPending = 10 * fetchBatch
-			cc := topology.ProcessorConsumerConfig(settings)
+			settings.PinnedTTL = 0
+			// Every record has one key: partition 0 of a one-partition stream
+			// is where the consumer finds them (newEnv ensures one partition).
+			cc, _ := topology.ProcessorConsumerConfig(topology.SourceFalco, 0, settings)
+			if !tc.raw {
+				cc.FilterSubject = ""
+			}
 			if tc.ackAll {
 				cc.AckPolicy = jetstream.AckAllPolicy
 			}

@@ -28,17 +28,23 @@ func TestPublishAndDecodeRoundTrip(t *testing.T) {
 	srv := natstest.Start(t)
 	_, js := natstest.Connect(t, srv)
 	cfg := topology.NewDefaultConfig()
+	cfg.Partitions = 1 // the record below in partition 0
+	cfg.Consumers.Processor.PinnedTTL = 0
 	if err := topology.Ensure(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
 
-	subj, _ := topology.RawSubject(topology.SourceK8sAudit, "node-1")
+	subj, _ := topology.RawSubject(topology.SourceK8sAudit, "node-1", topology.KeyToken("node/node-1"))
 	body := bytes.Repeat([]byte("x"), 3000)
 	if _, err := js.PublishMsg(ctx, rawMsg(subj, body)); err != nil {
 		t.Fatal(err)
 	}
 	stream, _ := topology.RawStream(topology.SourceK8sAudit)
-	cons, err := topology.EnsureConsumer(ctx, js, topology.ConsumerDecl{Stream: stream, Config: topology.ProcessorConsumerConfig(cfg.Consumers.Processor)})
+	cc, err := topology.ProcessorConsumerConfig(topology.SourceK8sAudit, 0, cfg.Consumers.Processor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := topology.EnsureConsumer(ctx, js, topology.ConsumerDecl{Stream: stream, Config: cc})
 	if err != nil {
 		t.Fatal(err)
 	}

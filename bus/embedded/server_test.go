@@ -136,13 +136,15 @@ func TestRestartKeepsStreamsMessagesAndConsumers(t *testing.T) {
 	defer cancel()
 	cfg := natstest.Config(t)
 	tcfg := topology.NewDefaultConfig()
+	tcfg.Partitions = 1 // every record below in partition 0
+	tcfg.Consumers.Processor.PinnedTTL = 0
 
 	srv := natstest.StartWith(t, cfg)
 	_, js := natstest.Connect(t, srv)
 	if err := topology.Ensure(ctx, js, tcfg); err != nil {
 		t.Fatal(err)
 	}
-	subj, err := topology.RawSubject(topology.SourceFalco, "node-1")
+	subj, err := topology.RawSubject(topology.SourceFalco, "node-1", topology.KeyToken("node/node-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func TestRestartKeepsStreamsMessagesAndConsumers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	decl := topology.ProcessorConsumers(tcfg.Consumers.Processor)[1] // falco
+	decl := topology.ProcessorConsumers(tcfg.Partitions, tcfg.Consumers.Processor)[1] // falco, partition 0
 	cons, err := topology.EnsureConsumer(ctx, js, decl)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +178,7 @@ func TestRestartKeepsStreamsMessagesAndConsumers(t *testing.T) {
 	if got := stream.CachedInfo().State.Msgs; got != 2 {
 		t.Fatalf("messages after restart = %d, want 2 (3 published, 1 acked off the work queue)", got)
 	}
-	cons2, err := js2.Consumer(ctx, decl.Stream, topology.ProcessorConsumer)
+	cons2, err := js2.Consumer(ctx, decl.Stream, decl.Config.Durable)
 	if err != nil {
 		t.Fatalf("consumer after restart: %v", err)
 	}

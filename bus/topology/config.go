@@ -60,6 +60,12 @@ type Config struct {
 	// State is the processor's key-value bucket.
 	State StateConfig `yaml:"state"`
 
+	// Partitions is how many partitions each raw stream has: the most
+	// processor replicas that can share the work. The records of one entity
+	// always land in one partition. Fixed once the raw streams exist: Ensure
+	// refuses to change it on an existing stream (see docs/ARCHITECTURE.md).
+	Partitions int `yaml:"partitions"`
+
 	// Consumers is the redelivery settings of the durable consumers.
 	Consumers ConsumersConfig `yaml:"consumers"`
 }
@@ -111,6 +117,11 @@ type ConsumerSettings struct {
 	// across all instances sharing the consumer. A batching sink needs at least
 	// its batch size times the batches it has in flight.
 	MaxAckPending int `yaml:"max_ack_pending"`
+	// PinnedTTL, when set, makes the consumer deliver to one pinned client at
+	// a time (a JetStream priority group) and unpin a client that has not
+	// pulled for this long, so another can take over. The processor's
+	// partition consumers use it; 0 turns pinning off.
+	PinnedTTL time.Duration `yaml:"pinned_ttl"`
 }
 
 // NewDefaultConfig returns defaults fit for a laptop or a small node. Raw
@@ -127,12 +138,14 @@ func NewDefaultConfig() Config {
 		Alerts:          Limits{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 * GiB, Discard: DiscardOld},
 		DeadLetter:      Limits{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 * GiB, Discard: DiscardNew},
 		State:           StateConfig{History: 1, TTL: 0, MaxBytes: 256 * MiB},
+		Partitions:      DefaultPartitions,
 		Consumers: ConsumersConfig{
 			Processor: ConsumerSettings{
 				AckWait:       30 * time.Second,
 				Backoff:       []time.Duration{time.Minute, 5 * time.Minute},
 				MaxDeliver:    5,
 				MaxAckPending: 2048,
+				PinnedTTL:     15 * time.Second,
 			},
 			// Sinks retry transient store failures for as long as it takes: a
 			// store outage must not turn into lost events. Permanent failures
@@ -190,6 +203,9 @@ func (c Config) Validate() error {
 	if c.State.MaxBytes <= 0 {
 		add("state.max_bytes", "must be > 0 (e.g. 256MiB), got %d", int64(c.State.MaxBytes))
 	}
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
+		add("partitions", "must be between 1 and %d, got %d", MaxPartitions, c.Partitions)
+	}
 	errs = append(errs, c.Consumers.Processor.validate("consumers.processor"))
 	errs = append(errs, c.Consumers.Sink.validate("consumers.sink"))
 	return errors.Join(errs...)
@@ -217,6 +233,9 @@ func (s ConsumerSettings) validate(path string) error {
 	}
 	if s.MaxAckPending < 1 {
 		add("max_ack_pending", "must be >= 1, got %d", s.MaxAckPending)
+	}
+	if s.PinnedTTL < 0 {
+		add("pinned_ttl", "must be >= 0 (0 turns pinning off), got %s", s.PinnedTTL)
 	}
 	return errors.Join(errs...)
 }

@@ -39,6 +39,10 @@ func TestConfigValidate(t *testing.T) {
 		{"backoff too long", func(c *Config) { c.Consumers.Processor.MaxDeliver = 2 }, []string{"consumers.processor.backoff: has 2 steps"}},
 		{"backoff negative", func(c *Config) { c.Consumers.Processor.Backoff[1] = -1 }, []string{"consumers.processor.backoff[1]: must be > 0"}},
 		{"max ack pending", func(c *Config) { c.Consumers.Sink.MaxAckPending = 0 }, []string{"consumers.sink.max_ack_pending: must be >= 1"}},
+		{"one partition", func(c *Config) { c.Partitions = 1 }, nil},
+		{"zero partitions", func(c *Config) { c.Partitions = 0 }, []string{"partitions: must be between 1 and 256, got 0"}},
+		{"too many partitions", func(c *Config) { c.Partitions = 257 }, []string{"partitions: must be between 1 and 256, got 257"}},
+		{"negative pinned ttl", func(c *Config) { c.Consumers.Processor.PinnedTTL = -1 }, []string{"consumers.processor.pinned_ttl: must be >= 0"}},
 		{"several at once", func(c *Config) { c.Replicas = 9; c.Raw.MaxBytes = -5; c.Events.Discard = "" },
 			[]string{"replicas:", "raw.max_bytes:", "events.discard:"}},
 	}
@@ -171,8 +175,8 @@ func TestStreams(t *testing.T) {
 		maxAge    time.Duration
 		maxBytes  int64
 	}{
-		{"CROWSNEST_RAW_K8S_AUDIT", "crowsnest.raw.k8s_audit.>", jetstream.WorkQueuePolicy, jetstream.DiscardNew, 72 * time.Hour, int64(GiB)},
-		{"CROWSNEST_RAW_JSON", "crowsnest.raw.json.>", jetstream.WorkQueuePolicy, jetstream.DiscardNew, 72 * time.Hour, int64(GiB)},
+		{"CROWSNEST_RAW_K8S_AUDIT", "crowsnest.raw.k8s_audit.*.*", jetstream.WorkQueuePolicy, jetstream.DiscardNew, 72 * time.Hour, int64(GiB)},
+		{"CROWSNEST_RAW_JSON", "crowsnest.raw.json.*.*", jetstream.WorkQueuePolicy, jetstream.DiscardNew, 72 * time.Hour, int64(GiB)},
 		{"CROWSNEST_EVENTS", "crowsnest.events.>", jetstream.LimitsPolicy, jetstream.DiscardOld, 24 * time.Hour, int64(10 * GiB)},
 		{"CROWSNEST_ALERTS", "crowsnest.alerts.>", jetstream.LimitsPolicy, jetstream.DiscardOld, 30 * 24 * time.Hour, int64(GiB)},
 		{"CROWSNEST_DLQ", "crowsnest.dlq.>", jetstream.LimitsPolicy, jetstream.DiscardNew, 30 * 24 * time.Hour, int64(GiB)},
@@ -203,8 +207,12 @@ func TestStreams(t *testing.T) {
 
 func TestConsumerConfigs(t *testing.T) {
 	cfg := NewDefaultConfig()
-	p := ProcessorConsumerConfig(cfg.Consumers.Processor)
-	if p.Durable != "processor" || p.AckPolicy != jetstream.AckExplicitPolicy || p.DeliverPolicy != jetstream.DeliverAllPolicy ||
+	p, err := ProcessorConsumerConfig(SourceFalco, 5, cfg.Consumers.Processor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Durable != "processor-p5" || p.FilterSubject != "crowsnest.raw.falco.5.*.*" ||
+		p.PriorityPolicy != jetstream.PriorityPolicyPinned || !slices.Equal(p.PriorityGroups, []string{"owner"}) || p.PinnedTTL != 15*time.Second || p.AckPolicy != jetstream.AckExplicitPolicy || p.DeliverPolicy != jetstream.DeliverAllPolicy ||
 		p.MaxDeliver != 5 || p.MaxAckPending != 2048 || p.AckWait != 30*time.Second {
 		t.Errorf("processor consumer = %+v", p)
 	}
@@ -212,9 +220,18 @@ func TestConsumerConfigs(t *testing.T) {
 	if want := []time.Duration{30 * time.Second, time.Minute, 5 * time.Minute}; !slices.Equal(p.BackOff, want) {
 		t.Errorf("processor BackOff = %v, want %v", p.BackOff, want)
 	}
-	decls := ProcessorConsumers(cfg.Consumers.Processor)
-	if len(decls) != len(Sources()) || decls[0].Stream != "CROWSNEST_RAW_K8S_AUDIT" {
+	decls := ProcessorConsumers(cfg.Partitions, cfg.Consumers.Processor)
+	if len(decls) != len(Sources())*8 || decls[0].Stream != "CROWSNEST_RAW_K8S_AUDIT" || decls[7].Config.Durable != "processor-p7" ||
+		decls[8].Stream == "CROWSNEST_RAW_K8S_AUDIT" || decls[8].Config.Durable != "processor-p0" {
 		t.Errorf("ProcessorConsumers = %+v", decls)
+	}
+	if _, err := ProcessorConsumerConfig(SourceFalco, -1, cfg.Consumers.Processor); err == nil {
+		t.Error("partition -1 accepted")
+	}
+	unpinned := cfg.Consumers.Processor
+	unpinned.PinnedTTL = 0
+	if p, _ := ProcessorConsumerConfig(SourceFalco, 0, unpinned); p.PriorityPolicy != jetstream.PriorityPolicyNone || p.PriorityGroups != nil {
+		t.Errorf("pinned_ttl 0 still pins: %+v", p)
 	}
 
 	s, err := SinkConsumerConfig("clickhouse", cfg.Consumers.Sink)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,20 +17,45 @@ type ConsumerDecl struct {
 	Config jetstream.ConsumerConfig
 }
 
-// ProcessorConsumerConfig is the processor's durable pull consumer, the same
-// on every raw stream: explicit acks, every message from the start of the
-// stream, redelivery per s.
-func ProcessorConsumerConfig(s ConsumerSettings) jetstream.ConsumerConfig {
-	return consumerConfig(ProcessorConsumer, "crowsnest: processor (managed by crowsnest)", s)
+// ProcessorConsumerName is the durable name of the processor's consumer of
+// partition p on every raw stream: processor-p<p>.
+func ProcessorConsumerName(p int) string {
+	return ProcessorConsumer + "-p" + strconv.Itoa(p)
 }
 
-// ProcessorConsumers declares the processor's consumer on every raw stream, in
-// the order of Sources.
-func ProcessorConsumers(s ConsumerSettings) []ConsumerDecl {
-	out := make([]ConsumerDecl, 0, len(Sources()))
+// ProcessorConsumerConfig is the processor's durable pull consumer of
+// partition p of source's raw stream: filtered on the partition (a work queue
+// admits several consumers whose filters do not overlap), explicit acks, every
+// message from the start, redelivery per s, and with s.PinnedTTL one pinned
+// client at a time in ProcessorPriorityGroup.
+func ProcessorConsumerConfig(source string, p int, s ConsumerSettings) (jetstream.ConsumerConfig, error) {
+	filter, err := RawPartitionSubjects(source, p)
+	if err != nil {
+		return jetstream.ConsumerConfig{}, err
+	}
+	c := consumerConfig(ProcessorConsumerName(p), fmt.Sprintf("crowsnest: processor, partition %d (managed by crowsnest)", p), s)
+	c.FilterSubject = filter
+	if s.PinnedTTL > 0 {
+		c.PriorityPolicy = jetstream.PriorityPolicyPinned
+		c.PriorityGroups = []string{ProcessorPriorityGroup}
+		c.PinnedTTL = s.PinnedTTL
+	}
+	return c, nil
+}
+
+// ProcessorConsumers declares the processor's consumer of every partition on
+// every raw stream, in the order of Sources, then partitions.
+func ProcessorConsumers(partitions int, s ConsumerSettings) []ConsumerDecl {
+	out := make([]ConsumerDecl, 0, len(Sources())*max(partitions, 0))
 	for _, src := range Sources() {
 		name, _ := RawStream(src) // valid by construction
-		out = append(out, ConsumerDecl{Stream: name, Config: ProcessorConsumerConfig(s)})
+		for p := range partitions {
+			c, err := ProcessorConsumerConfig(src, p, s)
+			if err != nil {
+				break // partitions beyond MaxPartitions: Config.Validate reports it
+			}
+			out = append(out, ConsumerDecl{Stream: name, Config: c})
+		}
 	}
 	return out
 }

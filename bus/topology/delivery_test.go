@@ -14,17 +14,20 @@ import (
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 )
 
-// setup starts a server, ensures the topology and returns a JetStream handle
-// and the raw subject of the falco collector "node-1".
+// setup starts a server, ensures the topology with one partition (these
+// tests are about one partition consumer's redelivery) and returns a
+// JetStream handle and the raw subject of the falco collector "node-1".
 func setup(t *testing.T) (context.Context, *nats.Conn, jetstream.JetStream, string) {
 	t.Helper()
 	ctx := testContext(t)
 	srv := natstest.Start(t)
 	nc, js := natstest.Connect(t, srv)
-	if err := topology.Ensure(ctx, js, topology.NewDefaultConfig()); err != nil {
+	cfg := topology.NewDefaultConfig()
+	cfg.Partitions = 1
+	if err := topology.Ensure(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
-	subj, err := topology.RawSubject(topology.SourceFalco, "node-1")
+	subj, err := topology.RawSubject(topology.SourceFalco, "node-1", topology.KeyToken("node/node-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +40,12 @@ func processorConsumer(t *testing.T, ctx context.Context, js jetstream.JetStream
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := topology.EnsureConsumer(ctx, js, topology.ConsumerDecl{Stream: stream, Config: topology.ProcessorConsumerConfig(s)})
+	s.PinnedTTL = 0 // plain pulls; pinning has its own test
+	cc, err := topology.ProcessorConsumerConfig(topology.SourceFalco, 0, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := topology.EnsureConsumer(ctx, js, topology.ConsumerDecl{Stream: stream, Config: cc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +177,7 @@ func TestNoAckRedeliversAfterAckWaitThenBackoff(t *testing.T) {
 func TestMaxDeliverExhausted(t *testing.T) {
 	t.Parallel()
 	ctx, nc, js, subj := setup(t)
-	advisories, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.CROWSNEST_RAW_FALCO.processor")
+	advisories, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.CROWSNEST_RAW_FALCO.processor-p0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +233,7 @@ func TestMaxDeliverExhausted(t *testing.T) {
 	if err := json.Unmarshal(adv.Data, &a); err != nil {
 		t.Fatal(err)
 	}
-	if a.Stream != "CROWSNEST_RAW_FALCO" || a.Consumer != "processor" || a.StreamSeq != 1 || a.Deliveries != 2 {
+	if a.Stream != "CROWSNEST_RAW_FALCO" || a.Consumer != "processor-p0" || a.StreamSeq != 1 || a.Deliveries != 2 {
 		t.Errorf("advisory = %+v", a)
 	}
 	stream, err := js.Stream(ctx, "CROWSNEST_RAW_FALCO")
@@ -274,10 +282,12 @@ func TestWorkQueueFullPushesBack(t *testing.T) {
 	_, js := natstest.Connect(t, srv)
 	cfg := topology.NewDefaultConfig()
 	cfg.Raw.MaxBytes = 4 * topology.KiB
+	cfg.Partitions = 1
+	cfg.Consumers.Processor.PinnedTTL = 0
 	if err := topology.Ensure(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
-	subj, _ := topology.RawSubject(topology.SourceDocker, "n1")
+	subj, _ := topology.RawSubject(topology.SourceDocker, "n1", topology.KeyToken("node/n1"))
 	payload := make([]byte, 1000)
 	var err error
 	var stored int
@@ -295,7 +305,11 @@ func TestWorkQueueFullPushesBack(t *testing.T) {
 	}
 	// Processing frees room: after acking one, a publish succeeds again.
 	stream, _ := topology.RawStream(topology.SourceDocker)
-	c, err := topology.EnsureConsumer(ctx, js, topology.ConsumerDecl{Stream: stream, Config: topology.ProcessorConsumerConfig(cfg.Consumers.Processor)})
+	cc, err := topology.ProcessorConsumerConfig(topology.SourceDocker, 0, cfg.Consumers.Processor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := topology.EnsureConsumer(ctx, js, topology.ConsumerDecl{Stream: stream, Config: cc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,6 +106,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 }
 
 func reconcileStream(ctx context.Context, js jetstream.JetStream, have, want jetstream.StreamConfig, log *slog.Logger) error {
+	if err := checkPartitions(have, want); err != nil {
+		return err
+	}
 	if err := checkFixed(have, want, want.Retention); err != nil {
 		return err
 	}
@@ -160,6 +163,44 @@ func checkFixed(have, want jetstream.StreamConfig, retention jetstream.Retention
 			Existing: "true", Wanted: "false", Fix: "a sealed stream takes no publishes and cannot be unsealed; " + rm})
 	}
 	return errors.Join(errs...)
+}
+
+// checkPartitions refuses to re-partition a raw stream: records already
+// stored sit in the partitions of the old count, so a replica taking
+// partition p of the new count would see an entity's older records in
+// another partition, after its newer ones — the per-entity order the
+// partitions exist for. Only an empty stream can change it: deleting it and
+// letting crowsnest recreate it.
+func checkPartitions(have, want jetstream.StreamConfig) error {
+	if want.SubjectTransform == nil || len(want.Subjects) == 0 {
+		return nil // not a raw stream
+	}
+	src, ok := SourceOfSubject(want.Subjects[0])
+	if !ok {
+		return nil
+	}
+	wantN, _ := partitionsOfTransform(src, want.SubjectTransform)
+	drain := fmt.Sprintf("stop the collectors, let the processor empty it (nats stream info %s shows 0 messages), then delete it (nats stream rm %s) and let crowsnest recreate it",
+		want.Name, want.Name)
+	haveN, ok := partitionsOfTransform(src, have.SubjectTransform)
+	switch {
+	case ok && haveN == wantN:
+		return nil
+	case ok:
+		return &IncompatibleError{Stream: want.Name, Field: "partitions",
+			Existing: fmt.Sprint(haveN), Wanted: fmt.Sprint(wantN),
+			Fix: fmt.Sprintf("set %s.partitions back to %d; to re-partition, %s (every raw stream: re-partitioning stored records would break per-entity order)",
+				ConfigKey, haveN, drain)}
+	case have.SubjectTransform == nil:
+		return &IncompatibleError{Stream: want.Name, Field: "partitions",
+			Existing: "none (subjects " + subjectsString(have.Subjects) + ", unpartitioned)", Wanted: fmt.Sprint(wantN),
+			Fix: "a raw stream from before partitioning, or another tool's; " + drain}
+	default:
+		return &IncompatibleError{Stream: want.Name, Field: "subject_transform",
+			Existing: have.SubjectTransform.Source + " → " + have.SubjectTransform.Destination,
+			Wanted:   want.SubjectTransform.Source + " → " + want.SubjectTransform.Destination,
+			Fix:      "another tool may own a stream of this name; give crowsnest its own NATS account, or " + drain}
+	}
 }
 
 // applyOwned returns have with the settings crowsnest owns set from want, and

@@ -186,10 +186,27 @@ func TestEnsureRefusesIncompatibleStream(t *testing.T) {
 			mention:  []string{"stream CROWSNEST_EVENTS", "[other.events.>]", "[crowsnest.events.>]", "nats stream rm CROWSNEST_EVENTS", `topology.storage to "memory"`},
 		},
 		{
-			name:     "raw stream with limits retention",
-			existing: jetstream.StreamConfig{Name: "CROWSNEST_RAW_FALCO", Subjects: []string{"crowsnest.raw.falco.>"}, Storage: jetstream.FileStorage},
-			fields:   []string{"retention"},
-			mention:  []string{"stream CROWSNEST_RAW_FALCO: retention is Limits, crowsnest needs WorkQueue"},
+			name: "raw stream with limits retention",
+			existing: jetstream.StreamConfig{Name: "CROWSNEST_RAW_FALCO", Subjects: []string{"crowsnest.raw.falco.*.*"}, Storage: jetstream.FileStorage,
+				SubjectTransform: mustTransform(t, topology.SourceFalco, topology.DefaultPartitions)},
+			fields:  []string{"retention"},
+			mention: []string{"stream CROWSNEST_RAW_FALCO: retention is Limits, crowsnest needs WorkQueue"},
+		},
+		{
+			name: "raw stream from before partitioning",
+			existing: jetstream.StreamConfig{Name: "CROWSNEST_RAW_FALCO", Subjects: []string{"crowsnest.raw.falco.>"}, Storage: jetstream.FileStorage,
+				Retention: jetstream.WorkQueuePolicy},
+			fields: []string{"partitions"},
+			mention: []string{"stream CROWSNEST_RAW_FALCO: partitions is none", "unpartitioned", "crowsnest needs 8",
+				"let the processor empty it", "nats stream rm CROWSNEST_RAW_FALCO"},
+		},
+		{
+			name: "raw stream with a foreign transform",
+			existing: jetstream.StreamConfig{Name: "CROWSNEST_RAW_FALCO", Subjects: []string{"crowsnest.raw.falco.*.*"}, Storage: jetstream.FileStorage,
+				Retention:        jetstream.WorkQueuePolicy,
+				SubjectTransform: &jetstream.SubjectTransformConfig{Source: "crowsnest.raw.falco.*.*", Destination: "crowsnest.raw.falco.x.{{wildcard(1)}}.{{wildcard(2)}}"}},
+			fields:  []string{"subject_transform"},
+			mention: []string{"subject_transform is crowsnest.raw.falco.*.* → crowsnest.raw.falco.x."},
 		},
 	}
 	for _, tt := range tests {
@@ -309,6 +326,15 @@ func TestEnsureExplainsServerRefusals(t *testing.T) {
 			t.Fatalf("stream created despite invalid config: %v", err)
 		}
 	})
+}
+
+func mustTransform(t *testing.T, source string, n int) *jetstream.SubjectTransformConfig {
+	t.Helper()
+	tr, err := topology.RawSubjectTransform(source, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 func flatten(err error) []error {

@@ -11,13 +11,13 @@ import (
 
 func ExampleRawSubject() {
 	collector := topology.SanitizeToken("Node-7.eu-west-1.compute.internal")
-	subj, err := topology.RawSubject(topology.SourceK8sAudit, collector)
+	subj, err := topology.RawSubject(topology.SourceK8sAudit, collector, topology.KeyToken("ns/kube-system"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(subj)
-	// Output: crowsnest.raw.k8s_audit.node-7_eu-west-1_compute_internal
+	// Output: crowsnest.raw.k8s_audit.node-7_eu-west-1_compute_internal.00297f183d775640
 }
 
 // A stage at start: make sure the topology exists, then attach to its
@@ -27,7 +27,7 @@ func ExampleEnsure() {
 		if err := topology.Ensure(ctx, js, cfg); err != nil {
 			return err // an *IncompatibleError says which stream and what to do
 		}
-		for _, d := range topology.ProcessorConsumers(cfg.Consumers.Processor) {
+		for _, d := range topology.ProcessorConsumers(cfg.Partitions, cfg.Consumers.Processor) {
 			if _, err := topology.EnsureConsumer(ctx, js, d); err != nil {
 				return err
 			}

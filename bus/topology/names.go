@@ -19,12 +19,19 @@ const (
 	StateBucket = "crowsnest-state"
 	// StateBucketStream is the stream behind StateBucket.
 	StateBucketStream = "KV_" + StateBucket
+
+	// ProcessorsBucket is the key-value bucket where processor replicas keep
+	// their membership leases (one key per live replica, expiring when not
+	// renewed), from which each computes which partitions it owns. The
+	// processor creates it with its lease as the bucket's TTL
+	// (ProcessorsBucketConfig).
+	ProcessorsBucket = "crowsnest-processors"
 )
 
 // Consumer names.
 const (
-	// ProcessorConsumer is the durable name of the processor's pull consumer
-	// on every raw stream. Processor replicas share it and split the work.
+	// ProcessorConsumer prefixes the durable names of the processor's pull
+	// consumers, one per partition of every raw stream (ProcessorConsumerName).
 	ProcessorConsumer = "processor"
 	// SinkConsumerPrefix prefixes a sink's durable consumer: sink-<name>.
 	SinkConsumerPrefix = "sink-"

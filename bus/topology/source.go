@@ -19,6 +19,12 @@ const (
 	SourceAuditd    = "auditd"
 	SourceProcwatch = "procwatch"
 	SourceJSON      = "json"
+	// SourceCollector is the collectors' own telemetry: gap records that
+	// count what a collector lost (records it was configured to drop, spool
+	// bytes lost to corruption), so that the loss shows in the SIEM. Its raw
+	// subject is bound to the collector like any other, so a gap record is
+	// as trustworthy as the collector's own records.
+	SourceCollector = "collector"
 )
 
 // Sources returns every source, in a stable order. It returns a fresh slice so
@@ -32,6 +38,7 @@ func Sources() []string {
 		SourceAuditd,
 		SourceProcwatch,
 		SourceJSON,
+		SourceCollector,
 	}
 }
 
@@ -39,7 +46,7 @@ func Sources() []string {
 func ValidSource(s string) bool {
 	switch s {
 	case SourceK8sAudit, SourceFalco, SourceTetragon, SourceDocker,
-		SourceAuditd, SourceProcwatch, SourceJSON:
+		SourceAuditd, SourceProcwatch, SourceJSON, SourceCollector:
 		return true
 	}
 	return false

@@ -7,7 +7,7 @@ import (
 )
 
 func TestSources(t *testing.T) {
-	want := []string{"k8s_audit", "falco", "tetragon", "docker", "auditd", "procwatch", "json"}
+	want := []string{"k8s_audit", "falco", "tetragon", "docker", "auditd", "procwatch", "json", "collector"}
 	got := Sources()
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("Sources() = %v, want %v", got, want)

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -16,8 +17,12 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 		// Sources() are valid by construction, so these cannot fail.
 		name, _ := RawStream(src)
 		subj, _ := RawSubjects(src)
-		out = append(out, streamConfig(cfg, name, subj, jetstream.WorkQueuePolicy, cfg.Raw,
-			fmt.Sprintf("crowsnest: raw %s records awaiting the processor (work queue; managed by crowsnest)", src)))
+		sc := streamConfig(cfg, name, subj, jetstream.WorkQueuePolicy, cfg.Raw,
+			fmt.Sprintf("crowsnest: raw %s records awaiting the processor (work queue, %d partitions; managed by crowsnest)", src, cfg.Partitions))
+		// An invalid partition count leaves the transform out; Ensure
+		// validates cfg before it uses these.
+		sc.SubjectTransform, _ = RawSubjectTransform(src, cfg.Partitions)
+		out = append(out, sc)
 	}
 	out = append(out,
 		streamConfig(cfg, EventsStream, EventSubjects, jetstream.LimitsPolicy, cfg.Events,
@@ -76,4 +81,18 @@ func discardPolicy(d Discard) jetstream.DiscardPolicy {
 // subjectsString formats a subject list for error messages.
 func subjectsString(s []string) string {
 	return "[" + strings.Join(s, " ") + "]"
+}
+
+// ProcessorsBucketConfig returns the configuration of the
+// crowsnest-processors bucket: membership leases expire lease after their
+// last renewal. It is pure.
+func ProcessorsBucketConfig(cfg Config, lease time.Duration) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      ProcessorsBucket,
+		Description: "crowsnest: processor replicas' membership leases (managed by crowsnest)",
+		History:     1,
+		TTL:         lease,
+		Storage:     storageType(cfg.Storage),
+		Replicas:    cfg.Replicas,
+	}
 }

@@ -22,26 +22,32 @@ const (
 )
 
 // RawSubject is the subject a collector publishes raw records of source to:
-// crowsnest.raw.<source>.<collector>. source must be one of Sources; collector
-// must pass ValidateToken (run names through SanitizeToken first). The
-// collector token lets NATS permissions bind a collector to its own subjects.
-func RawSubject(source, collector string) (string, error) {
+// crowsnest.raw.<source>.<collector>.<key>. source must be one of Sources;
+// collector must pass ValidateToken (run names through SanitizeToken first);
+// key is KeyToken of the record's entity, which picks its partition (see
+// partition.go). The collector token lets NATS permissions bind a collector
+// to its own subjects (crowsnest.raw.<source>.<collector>.*).
+func RawSubject(source, collector, key string) (string, error) {
 	if !ValidSource(source) {
 		return "", unknownSourceError(source)
 	}
 	if err := ValidateToken(collector); err != nil {
 		return "", fmt.Errorf("raw subject for source %s: collector: %w", source, err)
 	}
-	return RawSubjectPrefix + "." + source + "." + collector, nil
+	if err := ValidateToken(key); err != nil {
+		return "", fmt.Errorf("raw subject for source %s: key: %w", source, err)
+	}
+	return RawSubjectPrefix + "." + source + "." + collector + "." + key, nil
 }
 
-// RawSubjects is the wildcard covering every collector of source:
-// crowsnest.raw.<source>.>, the subjects of its raw stream.
+// RawSubjects is what source's raw stream captures from collectors:
+// crowsnest.raw.<source>.*.* (collector, key). The stream stores each record
+// under its partitioned form (RawPartitionSubjects).
 func RawSubjects(source string) (string, error) {
 	if !ValidSource(source) {
 		return "", unknownSourceError(source)
 	}
-	return RawSubjectPrefix + "." + source + ".>", nil
+	return rawCaptureSubject(source), nil
 }
 
 // EventSubject is the subject the processor publishes normalized events of
@@ -85,7 +91,7 @@ func unknownSourceError(source string) error {
 }
 
 // SourceOfSubject returns the source a raw, event or dead-letter subject
-// names (crowsnest.raw.<source>.<collector>, crowsnest.events.<source>,
+// names (crowsnest.raw.<source>.…, crowsnest.events.<source>,
 // crowsnest.dlq.<stage>.<source>), and false for any other subject or a
 // source that is not one of Sources.
 func SourceOfSubject(subject string) (string, bool) {

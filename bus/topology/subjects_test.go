@@ -12,13 +12,18 @@ func TestSubjectBuilders(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{"raw", func() (string, error) { return RawSubject("k8s_audit", "node-1") }, "crowsnest.raw.k8s_audit.node-1", false},
-		{"raw json", func() (string, error) { return RawSubject("json", "c") }, "crowsnest.raw.json.c", false},
-		{"raw unknown source", func() (string, error) { return RawSubject("syslog", "node-1") }, "", true},
-		{"raw dotted collector", func() (string, error) { return RawSubject("falco", "node1.example.com") }, "", true},
-		{"raw wildcard collector", func() (string, error) { return RawSubject("falco", ">") }, "", true},
-		{"raw empty collector", func() (string, error) { return RawSubject("falco", "") }, "", true},
-		{"raw wildcard", func() (string, error) { return RawSubjects("tetragon") }, "crowsnest.raw.tetragon.>", false},
+		{"raw", func() (string, error) { return RawSubject("k8s_audit", "node-1", "0a1b") }, "crowsnest.raw.k8s_audit.node-1.0a1b", false},
+		{"raw json", func() (string, error) { return RawSubject("json", "c", "k") }, "crowsnest.raw.json.c.k", false},
+		{"raw unknown source", func() (string, error) { return RawSubject("syslog", "node-1", "k") }, "", true},
+		{"raw dotted collector", func() (string, error) { return RawSubject("falco", "node1.example.com", "k") }, "", true},
+		{"raw wildcard collector", func() (string, error) { return RawSubject("falco", ">", "k") }, "", true},
+		{"raw empty collector", func() (string, error) { return RawSubject("falco", "", "k") }, "", true},
+		{"raw dotted key", func() (string, error) { return RawSubject("falco", "c", "ns.default") }, "", true},
+		{"raw empty key", func() (string, error) { return RawSubject("falco", "c", "") }, "", true},
+		{"raw wildcard", func() (string, error) { return RawSubjects("tetragon") }, "crowsnest.raw.tetragon.*.*", false},
+		{"raw partition", func() (string, error) { return RawPartitionSubjects("tetragon", 3) }, "crowsnest.raw.tetragon.3.*.*", false},
+		{"raw partition out of range", func() (string, error) { return RawPartitionSubjects("tetragon", MaxPartitions) }, "", true},
+		{"raw partition unknown source", func() (string, error) { return RawPartitionSubjects("x", 0) }, "", true},
 		{"raw wildcard unknown", func() (string, error) { return RawSubjects("x") }, "", true},
 		{"event", func() (string, error) { return EventSubject("docker") }, "crowsnest.events.docker", false},
 		{"event unknown", func() (string, error) { return EventSubject("Docker") }, "", true},
@@ -57,7 +62,7 @@ func TestSubjectsLandInExactlyOneStream(t *testing.T) {
 	streams := Streams(NewDefaultConfig())
 	var subjects []string
 	for _, src := range Sources() {
-		raw, _ := RawSubject(src, "c1")
+		raw, _ := RawSubject(src, "c1", KeyToken("ns/default"))
 		ev, _ := EventSubject(src)
 		dlq, _ := DeadLetterSubject(ProcessorStage, src)
 		subjects = append(subjects, raw, ev, dlq)
@@ -111,7 +116,8 @@ func TestSourceOfSubject(t *testing.T) {
 		want    string
 		ok      bool
 	}{
-		{"crowsnest.raw.k8s_audit.node-1", "k8s_audit", true},
+		{"crowsnest.raw.k8s_audit.node-1.k", "k8s_audit", true},
+		{"crowsnest.raw.k8s_audit.3.node-1.k", "k8s_audit", true},
 		{"crowsnest.events.falco", "falco", true},
 		{"crowsnest.dlq.processor.docker", "docker", true},
 		{"crowsnest.dlq.sink-es.json", "json", true},
