@@ -92,7 +92,7 @@ func TestPublishAndDecodeRoundTrip(t *testing.T) {
 	}
 	if got.Subject() != "crowsnest.dlq.processor.k8s_audit" || out.ID != "dlq-processor-audit-1-ResponseComplete" ||
 		out.Stage != "processor" || out.Source != "k8s_audit" || out.DeliveryCount != 2 ||
-		out.OriginalSubject != subj || out.OriginalID != "audit-1-ResponseComplete" ||
+		out.OriginalSubject != "crowsnest.raw.k8s_audit.0.node-1."+topology.KeyToken("node/node-1") || out.OriginalID != "audit-1-ResponseComplete" ||
 		out.Reason != "normalize k8s_audit: no auditID at line 1" || !out.Truncated || out.OriginalSize != 3000 ||
 		!bytes.Equal(out.Data, body[:1024]) || out.Header.Get(headers.Collector) != "node-1" {
 		t.Fatalf("decoded %+v", out)
