@@ -23,7 +23,7 @@ const maxNodeLen = 253
 // Config is what a user writes about the publisher.
 type Config struct {
 	// CollectorID is this collector's identity, one NATS subject token
-	// (crowsnest.raw.<source>.<collector_id>): no '.', '*', '>', whitespace,
+	// (crowsnest.raw.<source>.<collector_id>.<key>): no '.', '*', '>', whitespace,
 	// at most 128 bytes. NATS permissions can bind a collector to it.
 	// Default: the host name, sanitized (topology.SanitizeToken).
 	CollectorID string `yaml:"collector_id"`

@@ -19,11 +19,12 @@ const Stage = "collector"
 // that dead-lettering the same record twice stores it once. It is published
 // through the same in-flight and retry machinery as a raw record, and rec's
 // Ack completes when JetStream stored it.
-func (p *Publisher) toDeadLetter(it *item, rec Record, reason string) error {
+// subject is the raw subject the record was (or would have been) published to.
+func (p *Publisher) toDeadLetter(it *item, rec Record, subject, reason string) error {
 	m, err := deadletter.Encode(deadletter.Record{
 		Stage:           Stage,
 		Source:          it.src.name,
-		OriginalSubject: it.src.subject,
+		OriginalSubject: subject,
 		OriginalID:      rec.ID,
 		Reason:          reason,
 		Data:            rec.Data,

@@ -4,7 +4,8 @@
 // A source builds a [Record] (source name, the bytes exactly as the source
 // produced them, the record's natural identity) and hands it to a
 // [Publisher], which publishes it asynchronously to
-// crowsnest.raw.<source>.<collector> with the headers of
+// crowsnest.raw.<source>.<collector>.<key> (key: topology.KeyToken of the
+// record's Key, the entity that picks its partition) with the headers of
 // docs/ARCHITECTURE.md (Nats-Msg-Id, Crowsnest-Source, Crowsnest-Collector,
 // Crowsnest-Node, Crowsnest-Observed), keeps at most max_in_flight records
 // unacknowledged, and retries transient failures with backoff until JetStream

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,12 +82,17 @@ type Publisher struct {
 
 // sourceState is what the publisher precomputes per source.
 type sourceState struct {
-	name    string
+	name string
+	// subject is crowsnest.raw.<source>.<collector>; a record's subject adds
+	// its key token (rawSubject).
 	subject string
-	dlqSubj string
-	hdr     []string
-	comp    *telemetry.Component
-	seconds prometheus.Observer
+	// keylessSubject is the subject of a record without a key: keyed by the
+	// collector's id.
+	keylessSubject string
+	dlqSubj        string
+	hdr            []string
+	comp           *telemetry.Component
+	seconds        prometheus.Observer
 	// fixedHdrLen is the wire size of the framing and the headers that are
 	// the same for every record of this source.
 	fixedHdrLen int
@@ -146,20 +152,22 @@ func New(cfg Config, s Settings) (*Publisher, error) {
 		return nil, err
 	}
 	for _, src := range topology.Sources() {
-		subj, err := topology.RawSubject(src, cfg.CollectorID)
+		keyless, err := topology.RawSubject(src, cfg.CollectorID, topology.KeyToken(cfg.CollectorID))
 		if err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
+		subj := keyless[:strings.LastIndexByte(keyless, '.')]
 		dlq, err := topology.DeadLetterSubject(Stage, src)
 		if err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
 		st := sourceState{
-			name:    src,
-			subject: subj,
-			dlqSubj: dlq,
-			hdr:     []string{src},
-			comp:    s.Metrics.Component(telemetry.KindCollector, src),
+			name:           src,
+			subject:        subj,
+			keylessSubject: keyless,
+			dlqSubj:        dlq,
+			hdr:            []string{src},
+			comp:           s.Metrics.Component(telemetry.KindCollector, src),
 			fixedHdrLen: headerFraming + headerLine(headers.Source, src) +
 				headerLine(headers.Collector, cfg.CollectorID) + headerLine(headers.Node, cfg.Node),
 		}
@@ -276,7 +284,7 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 	it := &item{ack: ack, src: src}
 	if rec.DeadLetter != "" {
 		src.comp.Error(telemetry.DecodeFailed, telemetry.StageReceiving)
-		if err := p.toDeadLetter(it, rec, rec.DeadLetter); err != nil {
+		if err := p.toDeadLetter(it, rec, src.rawSubject(rec.Key), rec.DeadLetter); err != nil {
 			return err
 		}
 	} else if err := p.fill(it, rec); err != nil {
@@ -315,12 +323,21 @@ func (p *Publisher) fill(it *item, rec Record) error {
 	h[headers.Collector] = p.collectorHdr
 	h[headers.Node] = p.nodeHdr
 	h[headers.Observed] = []string{observed}
-	it.msg = nats.Msg{Subject: it.src.subject, Header: h, Data: rec.Data}
+	it.msg = nats.Msg{Subject: it.src.rawSubject(rec.Key), Header: h, Data: rec.Data}
 	hdrLen := it.src.fixedHdrLen + headerLine(headers.MsgID, rec.ID) + headerLine(headers.Observed, observed)
 	if reason := p.oversized(rec.Data, hdrLen); reason != "" {
-		return p.toDeadLetter(it, rec, reason)
+		return p.toDeadLetter(it, rec, it.msg.Subject, reason)
 	}
 	return nil
+}
+
+// rawSubject is the subject of a record with key: the key's token picks the
+// partition; a record without one is keyed by the collector.
+func (s *sourceState) rawSubject(key string) string {
+	if key == "" {
+		return s.keylessSubject
+	}
+	return s.subject + "." + topology.KeyToken(key)
 }
 
 // oversized says why a record is too large to publish raw, or "".
@@ -415,7 +432,7 @@ func (p *Publisher) send(it *item) {
 func (p *Publisher) redirectToDeadLetter(it *item, reason string) error {
 	rec := Record{Source: it.src.name, Data: it.msg.Data, ID: it.msg.Header.Get(headers.MsgID)}
 	rec.Observed, _ = headers.ParseTime(it.msg.Header.Get(headers.Observed)) // we wrote it: it parses
-	return p.toDeadLetter(it, rec, reason)
+	return p.toDeadLetter(it, rec, it.msg.Subject, reason)
 }
 
 // onAck runs on the nats.go ack goroutine: it must not block.

@@ -73,7 +73,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	cfg := testConfig()
 	cfg.MaxInFlight = benchInFlight
 	f := newFixtureOn(b, bs, bs.nc, cfg)
-	subj, _ := topology.RawSubject(topology.SourceK8sAudit, "raw-bench")
+	subj, _ := topology.RawSubject(topology.SourceK8sAudit, "raw-bench", topology.KeyToken("raw-bench"))
 	return &benchEnv{bus: bs, rawJS: rawJS, pub: f.pub, subj: subj}
 }
 

@@ -160,7 +160,7 @@ func TestPublishStoresWithHeadersAndSubject(t *testing.T) {
 	ctx := testCtx(t)
 	observed := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	data := []byte(`{"kind":"Event","auditID":"a1","stage":"ResponseComplete"}`)
-	rec := publish.Record{Source: topology.SourceK8sAudit, Data: data, ID: "a1-ResponseComplete", Observed: observed}
+	rec := publish.Record{Source: topology.SourceK8sAudit, Data: data, ID: "a1-ResponseComplete", Observed: observed, Key: "ns/default"}
 	if err := f.pub.Publish(ctx, rec); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -175,8 +175,16 @@ func TestPublishStoresWithHeadersAndSubject(t *testing.T) {
 		t.Fatalf("k8s audit stream holds %d messages, want 1", len(msgs))
 	}
 	m := msgs[0]
-	if m.Subject != "crowsnest.raw.k8s_audit.test-collector" {
+	// Stored under the partition the server computed from the key's token;
+	// the key itself never reaches the subject.
+	if st, ok := topology.ParseRawStored(m.Subject); !ok || st.Collector != "test-collector" || st.Key != topology.KeyToken("ns/default") ||
+		strings.Contains(m.Subject, "default") {
 		t.Errorf("subject = %q", m.Subject)
+	}
+	if fm := streamMsgs(t, f.js, "CROWSNEST_RAW_FALCO"); len(fm) != 1 {
+		t.Errorf("falco stream holds %d messages, want 1", len(fm))
+	} else if st, ok := topology.ParseRawStored(fm[0].Subject); !ok || st.Key != topology.KeyToken("test-collector") {
+		t.Errorf("a record without a key is keyed by its collector; subject = %q", fm[0].Subject)
 	}
 	if !bytes.Equal(m.Data, data) {
 		t.Errorf("data = %q, want %q", m.Data, data)
@@ -284,7 +292,7 @@ func TestOversizedGoesToDeadLetter(t *testing.T) {
 		headers.Stage:           "collector",
 		headers.Source:          "tetragon",
 		headers.OriginalMsgID:   "big-1",
-		headers.OriginalSubject: "crowsnest.raw.tetragon.test-collector",
+		headers.OriginalSubject: "crowsnest.raw.tetragon.test-collector." + topology.KeyToken("test-collector"),
 		headers.Truncated:       "true",
 		headers.OriginalSize:    "5000",
 		headers.MsgID:           msgid.DeadLetter("collector", "big-1"),
