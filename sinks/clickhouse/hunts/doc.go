@@ -3,7 +3,8 @@
 // RBAC changes by user, top talkers to new destinations, alerts by rule per
 // hour), embedded and versioned with the schema they read. Each file starts
 // with comment lines naming its title, description, the registry schema
-// version it was written for, and its parameters; the parameters are
+// version it was written for, its parameters and its output columns (name,
+// type, doc: the contract a hunt keeps on every backend); the parameters are
 // ClickHouse query parameters ({name:Type}), so values reach the server as
 // typed data and are never pasted into the SQL.
 //

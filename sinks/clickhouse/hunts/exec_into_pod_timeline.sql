@@ -4,6 +4,16 @@
 -- param namespace: the Kubernetes namespace
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)
+-- column timestamp (time): when the request was made
+-- column user (string): who made it
+-- column pod (string): the pod
+-- column container (string): the container, from the request URI
+-- column how (string): exec or attach
+-- column command (string): the command, its arguments joined by spaces
+-- column source_ip (string): where the request came from
+-- column outcome (string): success or failure
+-- column status (int): the HTTP status the API server answered
+-- column audit_id (string): the audit ID of the request
 SELECT
     timestamp,
     user_name AS user,
@@ -14,7 +24,8 @@ SELECT
         arrayMap(p -> decodeURLComponent(substring(p, 9)),
                  arrayFilter(p -> startsWith(p, 'command='), extractURLParameters(kubernetes_audit_requestURI))),
         ' ') AS command,
-    replaceRegexpOne(toString(source_ip), '^::ffff:([0-9.]+)$', '\\1') AS source_ip,
+    -- '::' is the column's default: no address recorded
+    if(source_ip = toIPv6('::'), '', replaceRegexpOne(toString(source_ip), '^::ffff:([0-9.]+)$', '\\1')) AS source_ip,
     event_outcome AS outcome,
     kubernetes_audit_responseStatus_code AS status,
     kubernetes_audit_auditID AS audit_id

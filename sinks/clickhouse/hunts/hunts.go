@@ -27,7 +27,24 @@ type Hunt struct {
 	SQL string
 	// Params are the query parameters the SQL uses, in order of first use.
 	Params []Param
+	// Columns are what each row holds, in order, from the "-- column"
+	// lines: the contract every backend that runs the hunt keeps (the
+	// analyst CLI runs each hunt on Elasticsearch too).
+	Columns []Column
 }
+
+// Column is one output column of a hunt.
+type Column struct {
+	Name string
+	// Type is one of the ColumnTypes: what a value is, whichever store
+	// answered.
+	Type string
+	Doc  string
+}
+
+// ColumnTypes are the types a column may declare: a point in time (UTC),
+// text, a whole number, a list of text.
+var ColumnTypes = []string{"time", "string", "int", "strings"}
 
 // Param is one query parameter of a hunt.
 type Param struct {
@@ -41,6 +58,7 @@ type Param struct {
 var (
 	placeholderRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*):([^{}]+)\}`)
 	paramDocRE    = regexp.MustCompile(`^-- param ([A-Za-z_][A-Za-z0-9_]*): (.+)$`)
+	columnRE      = regexp.MustCompile(`^-- column ([A-Za-z_][A-Za-z0-9_]*) \(([a-z]+)\): (.+)$`)
 )
 
 // All returns every hunt, sorted by name.
@@ -87,11 +105,14 @@ func Get(name string) (Hunt, error) {
 
 // Parse reads a hunt file: header comment lines "-- title: …",
 // "-- description: …", "-- schema: …" and one "-- param name: doc" per
-// parameter, then the SQL. Every {name:Type} placeholder must have its
-// param line and keep one type, and every param line a placeholder.
+// parameter, one "-- column name (type): doc" per output column, then the
+// SQL. Every {name:Type} placeholder must have its param line and keep one
+// type, and every param line a placeholder; a hunt declares at least one
+// column, each once, of one of the ColumnTypes.
 func Parse(name, sql string) (Hunt, error) {
 	h := Hunt{Name: name, SQL: sql}
 	docs := map[string]string{}
+	var errs []error
 	for line := range strings.SplitSeq(sql, "\n") {
 		if !strings.HasPrefix(line, "-- ") {
 			break
@@ -103,15 +124,29 @@ func Parse(name, sql string) (Hunt, error) {
 			h.Description = strings.TrimPrefix(line, "-- description: ")
 		case strings.HasPrefix(line, "-- schema: "):
 			h.SchemaVersion = strings.TrimPrefix(line, "-- schema: ")
+		case strings.HasPrefix(line, "-- column "):
+			m := columnRE.FindStringSubmatch(line)
+			switch {
+			case m == nil:
+				errs = append(errs, fmt.Errorf("%q: want -- column name (type): doc", line))
+			case !slices.Contains(ColumnTypes, m[2]):
+				errs = append(errs, fmt.Errorf("column %s: type %q is not one of %s", m[1], m[2], strings.Join(ColumnTypes, ", ")))
+			case slices.ContainsFunc(h.Columns, func(c Column) bool { return c.Name == m[1] }):
+				errs = append(errs, fmt.Errorf("column %s: declared twice", m[1]))
+			default:
+				h.Columns = append(h.Columns, Column{Name: m[1], Type: m[2], Doc: m[3]})
+			}
 		default:
 			if m := paramDocRE.FindStringSubmatch(line); m != nil {
 				docs[m[1]] = m[2]
 			}
 		}
 	}
-	var errs []error
 	if h.Title == "" || h.Description == "" || h.SchemaVersion == "" {
 		errs = append(errs, errors.New("needs -- title:, -- description: and -- schema: lines"))
+	}
+	if len(h.Columns) == 0 {
+		errs = append(errs, errors.New("needs a -- column line per output column"))
 	}
 	seen := map[string]string{}
 	for _, m := range placeholderRE.FindAllStringSubmatch(sql, -1) {

@@ -45,12 +45,16 @@ func TestAllParse(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	head := "-- title: t\n-- description: d\n-- schema: 1\n"
+	head := "-- title: t\n-- description: d\n-- schema: 1\n-- column n (int): n\n"
 	for name, sql := range map[string]string{
 		"no header":          "SELECT 1",
 		"undocumented param": head + "SELECT {a:String}",
 		"unused param doc":   head + "-- param b: x\nSELECT 1",
 		"two types":          head + "-- param a: x\nSELECT {a:String}, {a:UInt8}",
+		"no column":          "-- title: t\n-- description: d\n-- schema: 1\nSELECT 1",
+		"column type":        head + "-- column m (float): m\nSELECT 1 AS n, 2 AS m",
+		"column twice":       head + "-- column n (int): again\nSELECT 1 AS n",
+		"column syntax":      head + "-- column m: m\nSELECT 1 AS n, 2 AS m",
 	} {
 		if _, err := hunts.Parse("x", sql); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -203,6 +207,13 @@ func (f *fixture) run(t *testing.T, name string, args map[string]string) []map[s
 	}
 	defer rows.Close()
 	types := rows.ColumnTypes()
+	var want []string
+	for _, c := range h.Columns {
+		want = append(want, c.Name)
+	}
+	if got := rows.Columns(); !slices.Equal(got, want) {
+		t.Fatalf("hunt %s returns columns %v, its -- column lines say %v", name, got, want)
+	}
 	var out []map[string]string
 	for rows.Next() {
 		ptrs := make([]any, len(types))

@@ -3,6 +3,16 @@
 -- schema: 1.0.0
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)
+-- column created (time): when it was created
+-- column namespace (string): its namespace
+-- column kind (string): the resource: pods, deployments, daemonsets…
+-- column name (string): its name
+-- column created_by (string): who created it
+-- column reasons (strings): how it breaks isolation: privileged, hostPID, hostNetwork, hostIPC, hostPath, capabilities
+-- column capabilities (strings): the capabilities it adds
+-- column host_paths (strings): the host paths it mounts
+-- column images (strings): its images
+-- column audit_id (string): the audit ID of the request
 SELECT
     timestamp AS created,
     orchestrator_namespace AS namespace,

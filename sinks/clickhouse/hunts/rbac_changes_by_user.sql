@@ -4,6 +4,13 @@
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)
 -- param user: only this user; empty for everyone
+-- column user (string): who made the changes
+-- column changes (int): distinct requests changing RBAC objects
+-- column refused (int): how many of them the API server refused
+-- column first (time): the first change
+-- column last (time): the last change
+-- column verbs (strings): the verbs used, sorted
+-- column objects (strings): the objects changed, [namespace/]resource/name, sorted
 SELECT
     user_name AS user,
     uniqExact(kubernetes_audit_auditID) AS changes,

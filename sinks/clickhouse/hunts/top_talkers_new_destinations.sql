@@ -5,6 +5,12 @@
 -- param to: end of the window, exclusive (UTC)
 -- param baseline_from: start of the baseline, which ends where the window starts (UTC)
 -- param limit: how many pods to list
+-- column namespace (string): the pod's namespace
+-- column pod (string): the pod
+-- column new_destinations (int): destinations (address and port) not seen from the pod in the baseline
+-- column connections (int): connections to them in the window
+-- column first_seen (time): the first of those connections
+-- column top_destinations (strings): the five busiest new destinations, address:port, busiest first
 WITH
     recent AS (
         SELECT
@@ -43,7 +49,7 @@ SELECT
     min(first_seen) AS first_seen,
     arraySlice(
         arrayMap(d -> d.2,
-                 arraySort(d -> -d.1, groupArray((conns, concat(
+                 arraySort(d -> (-d.1, d.2), groupArray((conns, concat(
                      replaceRegexpOne(toString(ip), '^::ffff:([0-9.]+)$', '\\1'), ':', toString(port)))))),
         1, 5) AS top_destinations
 FROM recent
