@@ -48,6 +48,8 @@ type Agent struct {
 	sources []namedSource
 	log     *slog.Logger
 	closeTO time.Duration
+	// gapEvery is how often the spool's gap records are published.
+	gapEvery time.Duration
 }
 
 type namedSource struct {
@@ -84,6 +86,7 @@ func New(nc *nats.Conn, cfg Config, s Settings) (a *Agent, err error) {
 			return nil, err
 		}
 		ps.Spool = a.spool
+		a.gapEvery = sc.GapInterval
 	}
 	if cfg.Redact.Enabled {
 		r, err := redact.New(cfg.Redact.Config)
@@ -151,12 +154,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	var replayDone chan error
+	var replayDone, gapsDone chan error
 	rctx, stopReplay := context.WithCancel(context.Background())
 	defer stopReplay()
+	gctx, stopGaps := context.WithCancel(context.Background())
+	defer stopGaps()
 	if a.spool != nil {
 		replayDone = make(chan error, 1)
 		go func() { replayDone <- a.spool.Run(rctx, a.pub, a.nc) }()
+		gapsDone = make(chan error, 1)
+		go func() { gapsDone <- a.spool.ReportGaps(gctx, a.pub, a.gapEvery) }()
 	}
 	wg.Wait()
 	cctx, cancel := context.WithTimeout(context.Background(), a.closeTO)
@@ -165,6 +172,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		// Give a spool that is being replayed the close timeout to finish.
 		for a.spool.Bytes() > 0 && a.nc.Status() == nats.CONNECTED && cctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
+		}
+		// The last gap records, before the publisher closes; what is not
+		// acknowledged stays on disk for the next run.
+		stopGaps()
+		<-gapsDone
+		if err := a.spool.FlushGaps(cctx, a.pub); err != nil {
+			a.log.Warn("gap records kept for the next run", "error", err)
 		}
 	}
 	if err := a.pub.Close(cctx); err != nil {

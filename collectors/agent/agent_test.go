@@ -4,17 +4,20 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/bustest"
+	"github.com/crowsnest-siem/crowsnest/collectors/spool"
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
 )
 
 const everyBlock = `
 publish: {collector_id: node-1, node: node-1}
-spool: {enabled: true, dir: /var/lib/crowsnest/spool, max_bytes: 64MiB, fsync: always}
+spool: {enabled: true, dir: /var/lib/crowsnest/spool, max_bytes: 64MiB, fsync: always, full_policy: drop, gap_interval: 10s}
 redact:
   enabled: true
   paths: [{source: k8s_audit, path: requestObject.spec.password}]
@@ -44,7 +47,8 @@ func TestDecodeEveryBlockStrictly(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 	if !cfg.Procwatch.Enabled || cfg.Procwatch.PollInterval != 250*time.Millisecond || cfg.Auditd.Files.FlushAfter != 3*time.Second ||
-		cfg.K8sAuditWebhook.Server.TLS.ClientCAFile != "/tls/ca.crt" || cfg.JSONLines.Source != "tetragon" || cfg.Spool.Fsync != "always" {
+		cfg.K8sAuditWebhook.Server.TLS.ClientCAFile != "/tls/ca.crt" || cfg.JSONLines.Source != "tetragon" || cfg.Spool.Fsync != "always" ||
+		cfg.Spool.FullPolicy != spool.FullDrop || cfg.Spool.GapInterval != 10*time.Second {
 		t.Errorf("decoded config lost values: %+v", cfg)
 	}
 	typo := strings.Replace(everyBlock, "flush_after", "flush_afterr", 1)
@@ -137,5 +141,47 @@ func TestRunWebhookAndProcwatch(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
+	}
+}
+
+// TestGapsAreReportedAtShutdown: gaps a previous run could not report (kept
+// in the spool's gaps.json) are published by the agent, at the latest when
+// it shuts down, on the collector source.
+func TestGapsAreReportedAtShutdown(t *testing.T) {
+	b := bustest.Start(t)
+	dataDir := t.TempDir()
+	spoolDir := filepath.Join(dataDir, "collectors", "spool")
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const gaps = `[{"id":"gap-spool_full-1700000000000000000-00112233aabbccdd","source":"docker","reason":"spool_full","records":42,"bytes":8400,"first":"2023-11-14T22:13:20Z","last":"2023-11-14T22:14:20Z"}]`
+	if err := os.WriteFile(filepath.Join(spoolDir, "gaps.json"), []byte(gaps), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewDefaultConfig()
+	cfg.Publish = bustest.PublishConfig()
+	cfg.Replay.Enabled = false
+	cfg.Procwatch.Enabled = true
+	cfg.Procwatch.Network = false
+	cfg.Spool.FullPolicy = spool.FullDrop
+	cfg.Spool.GapInterval = time.Hour // only the shutdown flush can publish it
+	a, err := New(b.NC, cfg, Settings{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	b.WaitMessages(t, bustest.StreamProcwatch, 1, 5*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	ms := b.WaitMessages(t, "CROWSNEST_RAW_COLLECTOR", 1, 5*time.Second)
+	if len(ms) != 1 || ms[0].ID != "gap-spool_full-1700000000000000000-00112233aabbccdd" || !strings.Contains(string(ms[0].Data), `"records":42`) {
+		t.Fatalf("collector stream: %v %s", bustest.IDs(ms), ms[0].Data)
+	}
+	if _, err := os.Stat(filepath.Join(spoolDir, "gaps.json")); !os.IsNotExist(err) {
+		t.Errorf("gaps.json left after the gap was reported: %v", err)
 	}
 }

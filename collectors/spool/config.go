@@ -25,6 +25,22 @@ const (
 	FsyncNever Fsync = "never"
 )
 
+// FullPolicy is what Put does when the spool is full.
+type FullPolicy string
+
+// Full policies.
+const (
+	// FullBlock makes the source wait until replay makes room
+	// (backpressure: the tail stops reading, the webhook answers 503). No
+	// record is lost. The default.
+	FullBlock FullPolicy = "block"
+	// FullDrop drops the record, counts it per source and reports the
+	// count as a gap record, so that the loss is visible in the SIEM. For
+	// sources that must never stall (a sidecar beside a latency-critical
+	// workload). Gap records themselves are never dropped.
+	FullDrop FullPolicy = "drop"
+)
+
 // Config is what a user writes about the spool.
 type Config struct {
 	// Dir holds the segment files and the cursor.
@@ -44,11 +60,18 @@ type Config struct {
 	ReplayBatch int `yaml:"replay_batch"`
 	// ReplayInterval is how often the spool checks whether NATS is back.
 	ReplayInterval time.Duration `yaml:"replay_interval"`
+	// FullPolicy is "block" (backpressure, the default) or "drop" (count
+	// and report the loss as gap records).
+	FullPolicy FullPolicy `yaml:"full_policy"`
+	// GapInterval is how often counts of lost records (dropped, or lost to
+	// spool corruption) are published as gap records; they are also
+	// published at shutdown.
+	GapInterval time.Duration `yaml:"gap_interval"`
 }
 
 // NewDefaultConfig returns a 256 MiB spool of 16 MiB segments under
 // .data/collectors/spool, fsynced every second, replayed 256 records at a
-// time.
+// time, blocking sources when full, gaps reported every 30 s.
 func NewDefaultConfig() Config {
 	return Config{
 		Dir:            ".data/collectors/spool",
@@ -58,6 +81,8 @@ func NewDefaultConfig() Config {
 		FsyncInterval:  time.Second,
 		ReplayBatch:    256,
 		ReplayInterval: 250 * time.Millisecond,
+		FullPolicy:     FullBlock,
+		GapInterval:    30 * time.Second,
 	}
 }
 
@@ -87,6 +112,14 @@ func (c Config) Validate() error {
 	}
 	if c.ReplayInterval < time.Millisecond {
 		errs = append(errs, config.FieldError("replay_interval", "must be at least 1ms, got %s", c.ReplayInterval))
+	}
+	switch c.FullPolicy {
+	case FullBlock, FullDrop:
+	default:
+		errs = append(errs, config.FieldError("full_policy", "must be %q or %q, got %q", FullBlock, FullDrop, c.FullPolicy))
+	}
+	if c.GapInterval < 100*time.Millisecond || c.GapInterval > time.Hour {
+		errs = append(errs, config.FieldError("gap_interval", "must be between 100ms and 1h, got %s", c.GapInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
 )
 
@@ -69,6 +70,8 @@ type Spool struct {
 	scratch []byte
 
 	corrupt atomic.Int64 // bytes skipped as corrupt or torn
+	gaps    gapLedger
+	dropLog atomic.Int64 // unix nanos of the last "dropping" warning
 
 	stop    chan struct{}
 	stopped sync.Once
@@ -107,6 +110,9 @@ func Open(cfg Config, s Settings) (*Spool, error) {
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: create %s: %w", cfg.Dir, err)
+	}
+	if err := sp.loadGaps(); err != nil {
+		return nil, err
 	}
 	if err := sp.load(); err != nil {
 		return nil, err
@@ -234,10 +240,13 @@ func (s *Spool) gap(seq uint64, from, to int64, why string) {
 	s.corrupt.Add(to - from)
 	s.m.corrupt(to - from)
 	s.log.Error("spool gap: bytes skipped", "segment", segName(seq), "from", from, "to", to, "bytes", to-from, "reason", why)
+	s.lose("", GapSpoolCorrupt, 0, to-from, time.Time{})
 }
 
 // Put appends rec. It blocks while the spool is full, until replay makes
-// room, ctx ends (an error wrapping ErrFull) or the spool closes.
+// room, ctx ends (an error wrapping ErrFull) or the spool closes — unless
+// full_policy is drop: then it counts rec as lost (a gap record reports it)
+// and returns nil. A gap record (source collector) is never dropped.
 func (s *Spool) Put(ctx context.Context, rec publish.Record) error {
 	if ctx.Value(replayKey{}) != nil {
 		return errReplaying
@@ -271,6 +280,10 @@ func (s *Spool) Put(ctx context.Context, rec publish.Record) error {
 		}
 		room := s.room
 		s.mu.Unlock()
+		if s.cfg.FullPolicy == FullDrop && rec.Source != topology.SourceCollector {
+			s.drop(rec, n)
+			return nil
+		}
 		if !waited {
 			waited = true
 			s.m.fullWait()
@@ -283,6 +296,16 @@ func (s *Spool) Put(ctx context.Context, rec publish.Record) error {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (max_bytes %s): %w", ErrFull, s.cfg.MaxBytes, ctx.Err())
 		}
+	}
+}
+
+// drop counts a record the full spool does not take.
+func (s *Spool) drop(rec publish.Record, n int64) {
+	s.lose(rec.Source, GapSpoolFull, 1, n, rec.Observed)
+	now := time.Now().UnixNano()
+	if last := s.dropLog.Load(); now-last >= int64(10*time.Second) && s.dropLog.CompareAndSwap(last, now) {
+		s.log.Warn("spool full: dropping records (full_policy drop); each is counted in a gap record",
+			"source", rec.Source, "max_bytes", int64(s.cfg.MaxBytes))
 	}
 }
 
@@ -389,8 +412,12 @@ func (s *Spool) CorruptBytes() int64 { return s.corrupt.Load() }
 // Bytes is how many bytes wait for replay.
 func (s *Spool) Bytes() int64 { return s.usedNow() }
 
-// Full reports whether a record of n bytes would have to wait.
+// Full reports whether a record of n bytes would have to wait: never with
+// full_policy drop, where it would be dropped and counted instead.
 func (s *Spool) Full(n int) bool {
+	if s.cfg.FullPolicy == FullDrop {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.used > 0 && s.used+int64(n)+headerLen > int64(s.cfg.MaxBytes)
@@ -407,6 +434,8 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
+	// Gaps not reported yet are kept for the next run, which reports them.
+	s.saveGaps()
 	if s.w == nil {
 		return nil
 	}
