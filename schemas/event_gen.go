@@ -80,7 +80,7 @@ type Alert struct {
 type EventFields struct {
 	// Natural identity of the event (Kubernetes auditID-stage, Falco uuid, content hash). Also the NATS Msg-Id, the Elasticsearch _id and the ClickHouse dedup key.
 	ID string `json:"id"`
-	// ECS event.kind: event, alert, state, pipeline_error.
+	// ECS event.kind: event, alert, state, metric (a collector's gap event), pipeline_error.
 	Kind string `json:"kind"`
 	// ECS categories: process, network, file, iam, configuration, authentication, intrusion_detection, web, host.
 	Category []string `json:"category,omitzero"`
@@ -96,7 +96,7 @@ type EventFields struct {
 	Created time.Time `json:"created,omitzero"`
 	// When the processor normalized the event.
 	Ingested time.Time `json:"ingested"`
-	// Which source produced it: crowsnest.k8s_audit, crowsnest.falco, crowsnest.tetragon, crowsnest.docker, crowsnest.auditd, crowsnest.procwatch, crowsnest.json.
+	// Which source produced it: crowsnest.k8s_audit, crowsnest.falco, crowsnest.tetragon, crowsnest.docker, crowsnest.auditd, crowsnest.procwatch, crowsnest.json, crowsnest.collector (the collectors' own gap events).
 	Dataset string `json:"dataset"`
 	// Always crowsnest.
 	Module string `json:"module,omitzero"`
@@ -120,11 +120,12 @@ type EventFields struct {
 type Crowsnest struct {
 	// Version of this field registry the document was written with.
 	SchemaVersion string `json:"schema_version"`
-	// Source name: k8s_audit, falco, tetragon, docker, auditd, procwatch, json.
+	// Source name: k8s_audit, falco, tetragon, docker, auditd, procwatch, json, collector.
 	Source    string             `json:"source"`
 	Collector CrowsnestCollector `json:"collector,omitzero"`
 	// Fields the record claims but the collector's identity cannot vouch for.
-	SpoofedFields []string `json:"spoofed_fields,omitzero"`
+	SpoofedFields []string     `json:"spoofed_fields,omitzero"`
+	Gap           CrowsnestGap `json:"gap,omitzero"`
 	// True when the event was cut to the size limits (event.original, free-form maps).
 	Truncated bool           `json:"truncated,omitzero"`
 	Image     CrowsnestImage `json:"image,omitzero"`
@@ -137,6 +138,16 @@ type CrowsnestCollector struct {
 	ID string `json:"id,omitzero"`
 	// Node or pod the collector runs on.
 	Node string `json:"node,omitzero"`
+}
+
+// CrowsnestGap holds the crowsnest.gap.* fields.
+type CrowsnestGap struct {
+	// On a gap event (event.action gap): the source whose records the collector lost; empty when unknown (spool corruption).
+	Source string `json:"source,omitzero"`
+	// On a gap event: how many records were lost between event.start and event.end (0 when unknown: spool corruption counts bytes).
+	Records int64 `json:"records,omitzero"`
+	// On a gap event: how many bytes the lost records took in the collector's spool.
+	Bytes int64 `json:"bytes,omitzero"`
 }
 
 // CrowsnestImage holds the crowsnest.image.* fields.
@@ -877,6 +888,10 @@ func (x *Crowsnest) appendJSON(b []byte) []byte {
 		b = appendKey(b, "spoofed_fields", &first)
 		b = appendStrings(b, x.SpoofedFields)
 	}
+	if !x.Gap.isZero() {
+		b = appendKey(b, "gap", &first)
+		b = x.Gap.appendJSON(b)
+	}
 	if x.Truncated {
 		b = appendKey(b, "truncated", &first)
 		b = appendBool(b, true)
@@ -897,6 +912,7 @@ func (x *Crowsnest) isZero() bool {
 		x.Source == "" &&
 		x.Collector.isZero() &&
 		len(x.SpoofedFields) == 0 &&
+		x.Gap.isZero() &&
 		!x.Truncated &&
 		x.Image.isZero() &&
 		x.Alert.isZero()
@@ -919,6 +935,30 @@ func (x *CrowsnestCollector) appendJSON(b []byte) []byte {
 func (x *CrowsnestCollector) isZero() bool {
 	return x.ID == "" &&
 		x.Node == ""
+}
+
+func (x *CrowsnestGap) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	if x.Source != "" {
+		b = appendKey(b, "source", &first)
+		b = appendString(b, x.Source)
+	}
+	if x.Records != 0 {
+		b = appendKey(b, "records", &first)
+		b = appendInt(b, int64(x.Records))
+	}
+	if x.Bytes != 0 {
+		b = appendKey(b, "bytes", &first)
+		b = appendInt(b, int64(x.Bytes))
+	}
+	return append(b, '}')
+}
+
+func (x *CrowsnestGap) isZero() bool {
+	return x.Source == "" &&
+		x.Records == 0 &&
+		x.Bytes == 0
 }
 
 func (x *CrowsnestImage) appendJSON(b []byte) []byte {
@@ -2041,6 +2081,9 @@ func Fields() []FieldInfo {
 		{Name: "crowsnest.collector.id", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "crowsnest_collector_id", ClickHouseType: "LowCardinality(String)"},
 		{Name: "crowsnest.collector.node", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "crowsnest_collector_node", ClickHouseType: "LowCardinality(String)"},
 		{Name: "crowsnest.spoofed_fields", Type: "keyword", Array: true, Nullable: false, Required: false, AlertOnly: false, Column: "crowsnest_spoofed_fields", ClickHouseType: "Array(LowCardinality(String))"},
+		{Name: "crowsnest.gap.source", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "crowsnest_gap_source", ClickHouseType: "LowCardinality(String)"},
+		{Name: "crowsnest.gap.records", Type: "long", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "crowsnest_gap_records", ClickHouseType: "Int64"},
+		{Name: "crowsnest.gap.bytes", Type: "long", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "crowsnest_gap_bytes", ClickHouseType: "Int64"},
 		{Name: "crowsnest.truncated", Type: "boolean", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "crowsnest_truncated", ClickHouseType: "Bool"},
 		{Name: "crowsnest.image.trusted", Type: "boolean", Array: false, Nullable: true, Required: false, AlertOnly: false, Column: "crowsnest_image_trusted", ClickHouseType: "Nullable(Bool)"},
 		{Name: "crowsnest.alert.event_ids", Type: "keyword", Array: true, Nullable: false, Required: false, AlertOnly: true, Column: "crowsnest_alert_event_ids", ClickHouseType: "Array(String)"},

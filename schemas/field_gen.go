@@ -64,6 +64,12 @@ func EventField(name string) (FieldGetter, bool) {
 		return FieldGetter{Name: "crowsnest.collector.node", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.Crowsnest.Collector.Node }}, true
 	case "crowsnest.spoofed_fields":
 		return FieldGetter{Name: "crowsnest.spoofed_fields", Type: "keyword", Kind: FieldStrings, Strings: func(e *Event) []string { return e.Crowsnest.SpoofedFields }}, true
+	case "crowsnest.gap.source":
+		return FieldGetter{Name: "crowsnest.gap.source", Type: "keyword", Kind: FieldString, String: func(e *Event) string { return e.Crowsnest.Gap.Source }}, true
+	case "crowsnest.gap.records":
+		return FieldGetter{Name: "crowsnest.gap.records", Type: "long", Kind: FieldInt, Int: func(e *Event) (int64, bool) { return int64(e.Crowsnest.Gap.Records), e.Crowsnest.Gap.Records != 0 }}, true
+	case "crowsnest.gap.bytes":
+		return FieldGetter{Name: "crowsnest.gap.bytes", Type: "long", Kind: FieldInt, Int: func(e *Event) (int64, bool) { return int64(e.Crowsnest.Gap.Bytes), e.Crowsnest.Gap.Bytes != 0 }}, true
 	case "crowsnest.truncated":
 		return FieldGetter{Name: "crowsnest.truncated", Type: "boolean", Kind: FieldBool, Bool: func(e *Event) (bool, bool) { return e.Crowsnest.Truncated, e.Crowsnest.Truncated }}, true
 	case "crowsnest.image.trusted":
