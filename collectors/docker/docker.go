@@ -22,6 +22,7 @@ import (
 
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/collectors/entitykey"
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/atomicfile"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
 )
@@ -221,7 +222,7 @@ func (s *Source) publish(ctx context.Context, raw []byte, reject string) error {
 	if len(raw) == 0 {
 		return nil
 	}
-	rec := publish.Record{Source: topology.SourceDocker, Data: raw, ID: msgid.FromContent(topology.SourceDocker, raw), Observed: time.Now()}
+	rec := publish.Record{Source: topology.SourceDocker, Data: raw, ID: msgid.FromContent(topology.SourceDocker, raw), Observed: time.Now(), Key: entitykey.Docker(raw)}
 	b := s.pub.NewBatch()
 	var err error
 	if reject != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/collectors/entitykey"
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/ingress"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
 )
@@ -91,7 +92,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	n, rejected := 0, 0
 	split(body, func(p part) bool {
 		n++
-		rec := publish.Record{Source: topology.SourceFalco, Data: p.data, ID: p.id, Observed: now}
+		rec := publish.Record{Source: topology.SourceFalco, Data: p.data, ID: p.id, Observed: now, Key: entitykey.Falco(p.data)}
 		if p.reject != "" {
 			rejected++
 			r.log.Warn("falco alert rejected", "event_id", p.id, "part", n, "reason", p.reject)

@@ -16,6 +16,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
+	"github.com/crowsnest-siem/crowsnest/collectors/entitykey"
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/filetail"
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/ingress"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
@@ -131,7 +132,7 @@ func (s *Source) Run(ctx context.Context) error {
 
 // record checks one line and derives its id.
 func (s *Source) record(line []byte, now time.Time) (publish.Record, string) {
-	rec := publish.Record{Source: s.cfg.Source, Data: line, Observed: now}
+	rec := publish.Record{Source: s.cfg.Source, Data: line, Observed: now, Key: entitykey.Of(s.cfg.Source, line)}
 	if !gjson.ValidBytes(line) {
 		rec.ID = msgid.FromContent(s.cfg.Source, line)
 		return rec, "not valid JSON"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/collectors/entitykey"
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/filetail"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
 )
@@ -87,7 +88,7 @@ func (h handler) Handle(ctx context.Context, b *publish.Batch, path string, chun
 			}
 			continue
 		}
-		if err := b.Add(ctx, publish.Record{Source: topology.SourceK8sAudit, Data: line, ID: id, Observed: now}); err != nil {
+		if err := b.Add(ctx, publish.Record{Source: topology.SourceK8sAudit, Data: line, ID: id, Observed: now, Key: entitykey.K8sAudit(line)}); err != nil {
 			return 0, err
 		}
 	}

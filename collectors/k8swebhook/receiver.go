@@ -14,6 +14,7 @@ import (
 
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/collectors/entitykey"
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/ingress"
 	"github.com/crowsnest-siem/crowsnest/collectors/k8saudit"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
@@ -115,7 +116,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		n++
 		raw := rawOf(body, v)
 		id, why := k8saudit.EventID(raw)
-		rec := publish.Record{Source: topology.SourceK8sAudit, Data: raw, ID: id, Observed: now}
+		rec := publish.Record{Source: topology.SourceK8sAudit, Data: raw, ID: id, Observed: now, Key: entitykey.K8sAudit(raw)}
 		if why != "" {
 			rec.ID = msgid.FromContent(topology.SourceK8sAudit, raw)
 			r.log.Warn("audit webhook event rejected", "event_id", rec.ID, "item", n-1, "reason", why)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/collectors/entitykey"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
 )
 
@@ -37,6 +38,11 @@ type Settings struct {
 	Logger *slog.Logger
 	// Hostname names the pod or node in events; empty: os.Hostname.
 	Hostname string
+	// Namespace is the watched pod's namespace; empty: $POD_NAMESPACE (set
+	// it from the Downward API). It keys every record (entitykey), so the
+	// pod's process events reach the processor replica that sees its audit
+	// events; without it they are keyed by the collector's node.
+	Namespace string
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's starttime: 100 on
@@ -49,6 +55,7 @@ type Collector struct {
 	pub  Publisher
 	log  *slog.Logger
 	host host
+	key  string    // the records' partition key
 	boot time.Time // from btime
 
 	procs    map[int]*procState
@@ -100,8 +107,12 @@ func New(cfg Config, s Settings) (*Collector, error) {
 			h = "unknown"
 		}
 	}
+	ns := s.Namespace
+	if ns == "" {
+		ns = os.Getenv("POD_NAMESPACE")
+	}
 	return &Collector{cfg: cfg, pub: s.Publisher, log: log.With("component", ConfigKey, "source", topology.SourceProcwatch),
-		host: host{Hostname: h}, self: os.Getpid()}, nil
+		host: host{Hostname: h}, key: entitykey.Namespace(ns), self: os.Getpid()}, nil
 }
 
 // Run scans until ctx ends and returns ctx's error, or an error when the
@@ -233,6 +244,7 @@ func (c *Collector) add(ev any, key string) {
 	c.pending = append(c.pending, publish.Record{
 		Source: topology.SourceProcwatch, Data: b,
 		ID: msgid.FromContent(topology.SourceProcwatch, []byte(c.host.BootID+"|"+c.host.Hostname+"|"+key)), Observed: time.Now(),
+		Key: c.key,
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/bustest"
 )
 
@@ -290,5 +291,28 @@ func TestNetlinkSeesEveryExec(t *testing.T) {
 			t.Fatalf("netlink reported %d of %d short-lived execs", seen, len(pids))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The pod's namespace keys every record, so its process events share a
+// partition with the pod's audit events.
+func TestRecordsKeyedByNamespace(t *testing.T) {
+	b := bustest.Start(t)
+	cfg := NewDefaultConfig()
+	cfg.PollInterval = 10 * time.Millisecond
+	c, err := New(cfg, Settings{Publisher: b.Publisher(t, bustest.PublishConfig()), Hostname: "test-pod", Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	msgs := b.WaitMessages(t, bustest.StreamProcwatch, 1, 10*time.Second)
+	cancel()
+	<-done
+	for _, m := range msgs {
+		if st, ok := topology.ParseRawStored(m.Subject); !ok || st.Key != topology.KeyToken("ns/shop") {
+			t.Errorf("record on %s, want key token of ns/shop", m.Subject)
+		}
 	}
 }

@@ -87,7 +87,7 @@ type sourceState struct {
 	// its key token (rawSubject).
 	subject string
 	// keylessSubject is the subject of a record without a key: keyed by the
-	// collector's id.
+	// collector's node.
 	keylessSubject string
 	dlqSubj        string
 	hdr            []string
@@ -152,7 +152,9 @@ func New(cfg Config, s Settings) (*Publisher, error) {
 		return nil, err
 	}
 	for _, src := range topology.Sources() {
-		keyless, err := topology.RawSubject(src, cfg.CollectorID, topology.KeyToken(cfg.CollectorID))
+		// A record without a key is its node's, keyed like the node-scoped
+		// records of sources that name their node (entitykey.Node).
+		keyless, err := topology.RawSubject(src, cfg.CollectorID, topology.KeyToken(nodeKey(cfg.Node)))
 		if err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
@@ -331,8 +333,13 @@ func (p *Publisher) fill(it *item, rec Record) error {
 	return nil
 }
 
+// nodeKey is the key of a node's records: "node/<node>", as
+// collectors/entitykey.Node spells it (this package cannot import that one,
+// which depends on gjson for parsing records).
+func nodeKey(node string) string { return "node/" + node }
+
 // rawSubject is the subject of a record with key: the key's token picks the
-// partition; a record without one is keyed by the collector.
+// partition; a record without one is keyed by the collector's node.
 func (s *sourceState) rawSubject(key string) string {
 	if key == "" {
 		return s.keylessSubject

@@ -183,8 +183,8 @@ func TestPublishStoresWithHeadersAndSubject(t *testing.T) {
 	}
 	if fm := streamMsgs(t, f.js, "CROWSNEST_RAW_FALCO"); len(fm) != 1 {
 		t.Errorf("falco stream holds %d messages, want 1", len(fm))
-	} else if st, ok := topology.ParseRawStored(fm[0].Subject); !ok || st.Key != topology.KeyToken("test-collector") {
-		t.Errorf("a record without a key is keyed by its collector; subject = %q", fm[0].Subject)
+	} else if st, ok := topology.ParseRawStored(fm[0].Subject); !ok || st.Key != topology.KeyToken("node/node-a") {
+		t.Errorf("a record without a key is keyed by its collector's node; subject = %q", fm[0].Subject)
 	}
 	if !bytes.Equal(m.Data, data) {
 		t.Errorf("data = %q, want %q", m.Data, data)
@@ -292,7 +292,7 @@ func TestOversizedGoesToDeadLetter(t *testing.T) {
 		headers.Stage:           "collector",
 		headers.Source:          "tetragon",
 		headers.OriginalMsgID:   "big-1",
-		headers.OriginalSubject: "crowsnest.raw.tetragon.test-collector." + topology.KeyToken("test-collector"),
+		headers.OriginalSubject: "crowsnest.raw.tetragon.test-collector." + topology.KeyToken("node/node-a"),
 		headers.Truncated:       "true",
 		headers.OriginalSize:    "5000",
 		headers.MsgID:           msgid.DeadLetter("collector", "big-1"),

@@ -21,9 +21,12 @@ type Record struct {
 	ID string
 	// Observed is when the collector read the record. Zero: now.
 	Observed time.Time
-	// Key is the entity the record is about (a pod, a container, a user):
-	// it picks the record's partition, so that one entity's records reach
-	// one processor replica in order. Empty: no entity. The spool keeps it.
+	// Key is the entity the record is about, as collectors/entitykey spells
+	// it ("ns/<namespace>", "user/<name>", "node/<node>"): it picks the
+	// record's partition, so that one entity's records reach one processor
+	// replica in order. Only its hash (topology.KeyToken) goes in the
+	// subject. Empty: "node/<Config.Node>", the collector's node. The spool
+	// keeps it.
 	Key string
 	// DeadLetter, when set, is why the source rejected the record: it goes
 	// to the dead-letter stream with this reason instead of the raw stream

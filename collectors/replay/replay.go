@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/crowsnest-siem/crowsnest/collectors/entitykey"
 	"github.com/crowsnest-siem/crowsnest/collectors/publish"
 )
 
@@ -189,7 +190,7 @@ func (r *Replayer) publishBatch(ctx context.Context, cp checkpoint, k int) (posi
 			b.Seal()
 			return pos, fmt.Errorf("replay record %d (%s): %w", pos.index, s.source, err)
 		}
-		if err := b.Add(ctx, publish.Record{Source: s.source, Data: data, ID: id, Observed: r.now()}); err != nil {
+		if err := b.Add(ctx, publish.Record{Source: s.source, Data: data, ID: id, Observed: r.now(), Key: entitykey.Of(s.source, data)}); err != nil {
 			b.Seal()
 			return pos, fmt.Errorf("replay loop %d record %d: %w", pos.loop, pos.index, err)
 		}
