@@ -3,6 +3,7 @@ package sources
 import (
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/auditd"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/collector"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/docker"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/falco"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/jsonmap"
@@ -21,6 +22,7 @@ func Factories() []normalize.Factory {
 		auditd.NewFactory(),
 		procwatch.NewFactory(),
 		jsonmap.NewFactory(),
+		collector.NewFactory(),
 	}
 }
 

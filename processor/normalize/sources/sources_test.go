@@ -17,7 +17,7 @@ func TestSourcesAreDeclaredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := reg.Sources()
-	if want := []string{"auditd", "docker", "falco", "json", "k8s_audit", "procwatch", "tetragon"}; !slices.Equal(got, want) {
+	if want := []string{"auditd", "collector", "docker", "falco", "json", "k8s_audit", "procwatch", "tetragon"}; !slices.Equal(got, want) {
 		t.Errorf("sources %v, want %v", got, want)
 	}
 	all := topology.Sources()
