@@ -85,14 +85,15 @@ func subjectsString(s []string) string {
 
 // ProcessorsBucketConfig returns the configuration of the
 // crowsnest-processors bucket: membership leases expire lease after their
-// last renewal. It is pure.
-func ProcessorsBucketConfig(cfg Config, lease time.Duration) jetstream.KeyValueConfig {
+// last renewal. Leases are soft state every replica re-asserts each third of
+// a lease, so the bucket lives in memory on one server. It is pure.
+func ProcessorsBucketConfig(lease time.Duration) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket:      ProcessorsBucket,
 		Description: "crowsnest: processor replicas' membership leases (managed by crowsnest)",
 		History:     1,
 		TTL:         lease,
-		Storage:     storageType(cfg.Storage),
-		Replicas:    cfg.Replicas,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    1,
 	}
 }

@@ -1,0 +1,161 @@
+package partition_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/crowsnest-siem/crowsnest/bus/embedded"
+	"github.com/crowsnest-siem/crowsnest/bus/embedded/natstest"
+	"github.com/crowsnest-siem/crowsnest/processor/partition"
+)
+
+type replica struct {
+	m      *partition.Membership
+	cancel context.CancelFunc
+	done   chan error
+	owned  chan []int // latest set, mirrored from Updates
+}
+
+func startReplica(t *testing.T, srv *embedded.Server, id string, parts int) *replica {
+	t.Helper()
+	_, js := natstest.Connect(t, srv)
+	cfg := partition.Config{ReplicaID: id, Lease: 1500 * time.Millisecond}
+	m, err := partition.New(js, cfg, parts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &replica{m: m, cancel: cancel, done: make(chan error, 1), owned: make(chan []int, 64)}
+	go func() { r.done <- m.Run(ctx) }()
+	go func() {
+		for u := range m.Updates() {
+			r.owned <- u
+		}
+		close(r.owned)
+	}()
+	t.Cleanup(func() { cancel(); <-r.done })
+	return r
+}
+
+// waitCover waits until the latest sets of rs are disjoint, cover every
+// partition and are balanced (each holds parts/len(rs), rounded down or up),
+// and returns them.
+func waitCover(t *testing.T, parts int, rs ...*replica) [][]int {
+	t.Helper()
+	latest := make([][]int, len(rs))
+	deadline := time.After(15 * time.Second)
+	for {
+		for i, r := range rs {
+		drain:
+			for {
+				select {
+				case u, ok := <-r.owned:
+					if !ok {
+						break drain
+					}
+					latest[i] = u
+				default:
+					break drain
+				}
+			}
+		}
+		var all []int
+		for _, l := range latest {
+			all = append(all, l...)
+		}
+		slices.Sort(all)
+		balanced := true
+		for _, l := range latest {
+			balanced = balanced && len(l) >= parts/len(rs) && len(l) <= (parts+len(rs)-1)/len(rs)
+		}
+		if balanced && len(all) == parts && len(slices.Compact(slices.Clone(all))) == parts {
+			return latest
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("partitions never covered exactly once: %v", latest)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestMembershipSharesAndHandsOver(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	const parts = 8
+	a := startReplica(t, srv, "a", parts)
+	b := startReplica(t, srv, "b", parts)
+	c := startReplica(t, srv, "c", parts)
+	sets := waitCover(t, parts, a, b, c)
+	for i, s := range sets {
+		if len(s) < 2 || len(s) > 3 {
+			t.Errorf("replica %d owns %v, want 2 or 3 of 8", i, s)
+		}
+	}
+
+	// A clean stop deletes the lease: the others take over at once.
+	start := time.Now()
+	b.cancel()
+	if err := <-b.done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	b.done <- nil // for the cleanup
+	waitCover(t, parts, a, c)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("take-over after a clean stop took %s, want well under the 1.5s lease", d)
+	}
+}
+
+func TestMembershipLeaseExpiresWhenKilled(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	const parts = 6
+	a := startReplica(t, srv, "a", parts)
+	// The victim's connection dies without a word: its lease must expire.
+	nc, js := natstest.Connect(t, srv)
+	victim, err := partition.New(js, partition.Config{ReplicaID: "victim", Lease: 1500 * time.Millisecond}, parts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vctx, vcancel := context.WithCancel(context.Background())
+	vdone := make(chan error, 1)
+	go func() { vdone <- victim.Run(vctx) }()
+	var vOwned []int
+	for vOwned == nil || len(vOwned) == parts {
+		select {
+		case vOwned = <-victim.Updates():
+		case <-time.After(10 * time.Second):
+			t.Fatal("victim never got a share")
+		}
+	}
+	waitFor := func(want int) []int {
+		deadline := time.After(10 * time.Second)
+		var last []int
+		for {
+			select {
+			case u := <-a.owned:
+				last = u
+				if len(u) == want {
+					return u
+				}
+			case <-deadline:
+				t.Fatalf("a owns %v, want %d partitions", last, want)
+			}
+		}
+	}
+	waitFor(parts - len(vOwned))
+	nc.Close() // killed: no delete
+	start := time.Now()
+	got := waitFor(parts)
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("take-over of a dead replica took %s, want about a lease (1.5s) plus a renewal", d)
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]int{0, 1, 2, 3, 4, 5}) {
+		t.Errorf("a owns %v", got)
+	}
+	vcancel()
+	<-vdone
+}
