@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/vouch"
 )
 
 // UTF8Policy says what to do with a record that is not valid UTF-8.
@@ -54,6 +55,10 @@ type Config struct {
 	TrustedRegistries TrustedRegistries `yaml:"trusted_registries"`
 	// JSON is the mapping of the generic json source (JSONConfig).
 	JSON JSONConfig `yaml:"json"`
+	// Vouch binds collectors to the node or namespace they run in, and
+	// marks (or rejects) what an event claims beyond that identity
+	// (crowsnest.spoofed_fields).
+	Vouch vouch.Config `yaml:"vouch"`
 }
 
 // NewDefaultConfig returns the defaults: 1 MiB records, depth 64, original
@@ -67,6 +72,7 @@ func NewDefaultConfig() Config {
 		InvalidUTF8:      UTF8Reject,
 		MaxMapEntries:    64,
 		MaxJSONBytes:     32 * config.KiB,
+		Vouch:            vouch.NewDefaultConfig(),
 	}
 }
 
@@ -101,6 +107,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.JSON.validate(); err != nil {
 		errs = append(errs, prefixPath("json", err))
+	}
+	if err := c.Vouch.Validate(); err != nil {
+		errs = append(errs, prefixPath("vouch", err))
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/vouch"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
@@ -26,6 +27,7 @@ type Normalizer struct {
 	replaceUTF8  bool
 	trusted      TrustedRegistries
 	images       *imageCache
+	vouch        *vouch.Voucher
 }
 
 // An Option changes what New builds.
@@ -55,6 +57,10 @@ func New(cfg Config, reg *Registry, opts ...Option) (*Normalizer, error) {
 		replaceUTF8:  cfg.InvalidUTF8 == UTF8Replace,
 		trusted:      cfg.TrustedRegistries,
 		images:       &imageCache{},
+	}
+	var err error
+	if n.vouch, err = vouch.New(cfg.Vouch); err != nil {
+		return nil, fmt.Errorf("normalize config: %w", err)
 	}
 	for _, o := range opts {
 		o(n)
@@ -178,7 +184,7 @@ func (n *Normalizer) mapPart(e *entry, rec *Record, text string, whole bool, ev 
 		return err
 	}
 	n.finish(e, rec, text, whole, ev)
-	return nil
+	return n.checkIdentity(rec, ev)
 }
 
 func (n *Normalizer) finish(e *entry, rec *Record, text string, whole bool, ev *schemas.Event) {
