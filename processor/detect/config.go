@@ -34,11 +34,23 @@ type Config struct {
 	// changes; a changed set is loaded and, if every rule is valid,
 	// replaces the running one. 0 turns reloading off.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// AllowedLateness is how far behind the processor's watermark (the
+	// newest event time of each source) an event may arrive and still count
+	// in a correlation window. Later events are still normalized, stored
+	// and matched by single-event rules; their correlation matches are
+	// dropped and counted. A window is closed, and its state deleted, once
+	// the watermark minus the lateness passes its end. `crowsnest detect`
+	// replays files on event time and ignores it.
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// MaxCorrelationGroups bounds the open windows of each correlation;
+	// beyond it the window with the oldest match is forgotten (counted).
+	MaxCorrelationGroups int `yaml:"max_correlation_groups"`
 }
 
 // NewDefaultConfig returns the defaults: detection on with the built-in
 // pack, a 10-minute suppression window, 100 000 suppression entries, rule
-// directories checked for changes every 30 s.
+// directories checked for changes every 30 s, one minute of allowed
+// lateness, 10 000 open windows per correlation.
 func NewDefaultConfig() Config {
 	return Config{
 		Enabled:               true,
@@ -46,6 +58,8 @@ func NewDefaultConfig() Config {
 		SuppressionWindow:     10 * time.Minute,
 		MaxSuppressionEntries: 100_000,
 		ReloadInterval:        30 * time.Second,
+		AllowedLateness:       time.Minute,
+		MaxCorrelationGroups:  10_000,
 	}
 }
 
@@ -62,6 +76,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ReloadInterval < 0 || c.ReloadInterval > 24*time.Hour {
 		errs = append(errs, config.FieldError("reload_interval", "must be between 0 (off) and 24h, got %s", c.ReloadInterval))
+	}
+	if c.AllowedLateness < 0 || c.AllowedLateness > 24*time.Hour {
+		errs = append(errs, config.FieldError("allowed_lateness", "must be between 0 and 24h, got %s", c.AllowedLateness))
+	}
+	if c.MaxCorrelationGroups < 1 || c.MaxCorrelationGroups > 10_000_000 {
+		errs = append(errs, config.FieldError("max_correlation_groups", "must be between 1 and 10000000, got %d", c.MaxCorrelationGroups))
 	}
 	if c.MaxSuppressionEntries < 1 || c.MaxSuppressionEntries > 10_000_000 {
 		errs = append(errs, config.FieldError("max_suppression_entries", "must be between 1 and 10000000, got %d", c.MaxSuppressionEntries))

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,10 +17,9 @@ import (
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
-// Bounds of correlation state, so a flood of distinct groups or matches
-// cannot exhaust memory.
+// Bounds of correlation state, so a flood of matches cannot exhaust
+// memory (the number of groups is Config.MaxCorrelationGroups).
 const (
-	defaultMaxGroups = 10_000
 	maxHitsPerGroup  = 1_000
 	maxAlertEventIDs = 64
 )
@@ -32,15 +32,26 @@ type Correlation struct {
 	timespan  time.Duration
 	threshold *sigma.Threshold
 	bases     []corrBase
-	maxGroups int
 }
 
 // corrState is one engine's open windows of one correlation.
 type corrState struct {
-	mu      sync.Mutex
-	groups  map[string]*corrGroup
-	newest  time.Time // latest event time the correlation has seen
-	evicted int64
+	mu        sync.Mutex
+	groups    map[string]*corrGroup
+	byAge     groupHeap // the same groups, oldest latest match first
+	newest    time.Time // latest match time the correlation has seen (replay's watermark)
+	maxGroups int
+	counters  *Counters
+	// restored: the windows the state store held were read back (once per
+	// engine and correlation, so none is left behind by a restart).
+	restored bool
+	// unpurged are groups closed or evicted whose store entry could not be
+	// deleted yet: retried at the next closing pass.
+	unpurged []string
+}
+
+func newCorrState(maxGroups int, counters *Counters) *corrState {
+	return &corrState{groups: map[string]*corrGroup{}, maxGroups: max(maxGroups, 1), counters: counters}
 }
 
 type corrBase struct {
@@ -56,6 +67,33 @@ type corrGroup struct {
 	Fired  []corrFired `json:"fired,omitempty"`
 	Values []string    `json:"values"` // the group-by values, for the alert's entity
 	Latest time.Time   `json:"latest"`
+
+	key string // in corrState.groups
+	idx int    // in corrState.byAge
+}
+
+// groupHeap orders open groups by their latest match (container/heap): the
+// root is the first to close and the first to evict.
+type groupHeap []*corrGroup
+
+func (h groupHeap) Len() int           { return len(h) }
+func (h groupHeap) Less(i, j int) bool { return h[i].Latest.Before(h[j].Latest) }
+func (h groupHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *groupHeap) Push(x any) {
+	g := x.(*corrGroup)
+	g.idx = len(*h)
+	*h = append(*h, g)
+}
+func (h *groupHeap) Pop() any {
+	old := *h
+	g := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	g.idx = -1
+	return g
 }
 
 type corrHit struct {
@@ -76,12 +114,9 @@ const maxFiredPerGroup = 4
 
 // newCorrelation resolves a correlation's references (rule names or ids)
 // among the loaded detection rules and its fields in each base rule's terms.
-func newCorrelation(r *Rule, loaded []*Rule, maxGroups int) (*Correlation, error) {
+func newCorrelation(r *Rule, loaded []*Rule) (*Correlation, error) {
 	sc := r.Sigma.Correlation
-	if maxGroups <= 0 {
-		maxGroups = defaultMaxGroups
-	}
-	c := &Correlation{rule: r, typ: sc.Type, timespan: sc.Timespan, threshold: sc.Condition, maxGroups: maxGroups}
+	c := &Correlation{rule: r, typ: sc.Type, timespan: sc.Timespan, threshold: sc.Condition}
 	if c.threshold != nil {
 		for _, op := range c.threshold.Ops {
 			if op.Op == "lt" || op.Op == "lte" || op.Op == "neq" {
@@ -159,14 +194,17 @@ type corrFire struct {
 }
 
 // observe records that base rule b matched ev and reports whether the
-// correlation fires; the group's window then starts afresh. With a store,
-// a group this engine has not seen is read from it first and every change
-// is written back before observe returns, so a restarted processor resumes
+// correlation fires; the group's window then starts afresh. wm is the
+// watermark (zero: replay, where the correlation's own newest match minus
+// its timespan is the watermark). A match behind the watermark, or older
+// than its group's window, is dropped and counted as late — unless it is a
+// redelivery of an event that made the group fire. With a store, a group
+// this engine has not seen is read from it first and every change is
+// written back before observe returns, so a restarted processor resumes
 // open windows, and an input redelivered after a crash raises the same
 // alert again rather than none or two.
-func (c *Correlation) observe(ctx context.Context, st *corrState, store StateStore, b int, ev *schemas.Event) (corrFire, bool, error) {
+func (c *Correlation) observe(ctx context.Context, st *corrState, store StateStore, b int, ev *schemas.Event, wm time.Time) (corrFire, bool, error) {
 	base := &c.bases[b]
-	var key strings.Builder
 	values := make([]string, 0, len(base.groupBy))
 	for _, fr := range base.groupBy {
 		v, ok := fr.First(ev)
@@ -174,8 +212,6 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 			return corrFire{}, false, nil // an event without the group-by fields belongs to no group
 		}
 		values = append(values, v)
-		key.WriteString(v)
-		key.WriteByte(0)
 	}
 	hit := corrHit{At: ev.Timestamp, EventID: ev.Event.ID, Base: b}
 	if base.value != nil {
@@ -191,38 +227,49 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 	if hit.At.After(st.newest) {
 		st.newest = hit.At
 	}
-	if st.newest.Sub(hit.At) > c.timespan {
-		return corrFire{}, false, nil // too late for any window still open
+	if wm.IsZero() {
+		wm = st.newest.Add(-c.timespan)
 	}
-	groupKey := key.String()
+	groupKey := groupKeyOf(values)
 	g := st.groups[groupKey]
-	if g == nil {
-		if len(st.groups) >= c.maxGroups {
-			c.evict(st)
+	if hit.At.Before(wm) {
+		if g != nil {
+			if f, ok := g.firedWith(hit.EventID); ok {
+				return corrFire{c: c, eventIDs: f.EventIDs, entity: g.entity()}, true, nil
+			}
 		}
+		st.counters.LateMatches.Add(1)
+		return corrFire{}, false, nil
+	}
+	if g == nil {
 		g = &corrGroup{Values: values}
 		if store != nil {
-			if err := c.load(ctx, store, groupKey, g); err != nil {
+			if err := c.load(ctx, store, groupKey, g, wm); err != nil {
 				return corrFire{}, false, err
 			}
 		}
-		st.groups[groupKey] = g
-	}
-	entity := "group:" + strings.Join(g.Values, "/")
-	for _, f := range g.Fired {
-		if slices.Contains(f.EventIDs, hit.EventID) {
-			// A redelivery of an event that made the correlation fire:
-			// the same alert again (same events, same id).
-			return corrFire{c: c, eventIDs: f.EventIDs, entity: entity}, true, nil
+		if err := c.add(ctx, st, store, groupKey, g); err != nil {
+			return corrFire{}, false, err
 		}
+	}
+	if f, ok := g.firedWith(hit.EventID); ok {
+		// A redelivery of an event that made the correlation fire:
+		// the same alert again (same events, same id).
+		return corrFire{c: c, eventIDs: f.EventIDs, entity: g.entity()}, true, nil
 	}
 	for _, h := range g.Hits {
 		if h.EventID == hit.EventID && h.Base == hit.Base {
 			return corrFire{}, false, nil // a redelivered event counts once
 		}
 	}
+	if g.Latest.Sub(hit.At) > c.timespan {
+		// Older than the window ending at the group's latest match.
+		st.counters.LateMatches.Add(1)
+		return corrFire{}, false, nil
+	}
 	if hit.At.After(g.Latest) {
 		g.Latest = hit.At
+		heap.Fix(&st.byAge, g.idx)
 	}
 	// Slide the window: drop matches older than the timespan before the latest.
 	keep := g.Hits[:0]
@@ -251,13 +298,153 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 	if !fired {
 		return corrFire{}, false, nil
 	}
-	return corrFire{c: c, eventIDs: ids, entity: entity}, true, nil
+	return corrFire{c: c, eventIDs: ids, entity: g.entity()}, true, nil
+}
+
+// groupKeyOf is a group's key in memory: its group-by values, each ended
+// by a NUL (which no value read from an event holds).
+func groupKeyOf(values []string) string {
+	var b strings.Builder
+	for _, v := range values {
+		b.WriteString(v)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func (g *corrGroup) entity() string { return "group:" + strings.Join(g.Values, "/") }
+
+func (g *corrGroup) firedWith(eventID string) (corrFired, bool) {
+	for _, f := range g.Fired {
+		if slices.Contains(f.EventIDs, eventID) {
+			return f, true
+		}
+	}
+	return corrFired{}, false
+}
+
+// add makes g an open group under groupKey, first forgetting the group
+// with the oldest match if the correlation is at its bound.
+func (c *Correlation) add(ctx context.Context, st *corrState, store StateStore, groupKey string, g *corrGroup) error {
+	for len(st.groups) >= st.maxGroups && st.byAge.Len() > 0 {
+		old := heap.Pop(&st.byAge).(*corrGroup)
+		delete(st.groups, old.key)
+		st.counters.CorrelationEvicted.Add(1)
+		if err := c.purge(ctx, st, store, old.key); err != nil {
+			return err
+		}
+	}
+	g.key = groupKey
+	st.groups[groupKey] = g
+	heap.Push(&st.byAge, g)
+	return nil
+}
+
+// close forgets the groups whose window ended before the watermark — no
+// match that is not late can join them — and deletes them from the store.
+// Entries whose deletion failed earlier are retried first.
+func (c *Correlation) close(ctx context.Context, st *corrState, store StateStore, wm time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if store != nil && len(st.unpurged) > 0 {
+		retry := st.unpurged
+		st.unpurged = nil
+		for i, k := range retry {
+			if _, open := st.groups[k]; open {
+				continue // the group came back since: its entry is live again
+			}
+			if err := c.purge(ctx, st, store, k); err != nil {
+				st.unpurged = append(st.unpurged, retry[i+1:]...)
+				return err
+			}
+		}
+	}
+	for st.byAge.Len() > 0 {
+		g := st.byAge[0]
+		if !c.closedAt(g, wm) {
+			return nil
+		}
+		heap.Pop(&st.byAge)
+		delete(st.groups, g.key)
+		st.counters.CorrelationClosed.Add(1)
+		if err := c.purge(ctx, st, store, g.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// purge deletes a group that left memory from the store; a failure is
+// remembered for the next closing pass, so no entry is left behind.
+func (c *Correlation) purge(ctx context.Context, st *corrState, store StateStore, groupKey string) error {
+	if store == nil {
+		return nil
+	}
+	if err := store.Delete(ctx, c.storeKey(groupKey)); err != nil {
+		st.unpurged = append(st.unpurged, groupKey)
+		return fmt.Errorf("correlation %s: delete closed window: %w", c.rule.ID, err)
+	}
+	return nil
+}
+
+// restore reads back every window the store holds for c (written before a
+// restart, or by the processor a partition was handed over from), so that
+// each is closed and deleted in time even if no match of its group comes
+// again. Windows already closed at wm are deleted at once.
+func (c *Correlation) restore(ctx context.Context, st *corrState, store StateStore, wm time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.restored {
+		return nil
+	}
+	keys, err := store.Keys(ctx, c.storePrefix())
+	if err != nil {
+		return fmt.Errorf("correlation %s: list windows: %w", c.rule.ID, err)
+	}
+	for _, k := range keys {
+		data, err := store.Get(ctx, k)
+		if err != nil {
+			return fmt.Errorf("correlation %s: read window: %w", c.rule.ID, err)
+		}
+		g, ok := c.decode(data)
+		groupKey := ""
+		if ok {
+			groupKey = groupKeyOf(g.Values)
+		}
+		if !ok || c.storeKey(groupKey) != k || c.closedAt(g, wm) {
+			// Unreadable, written under another definition, or closed
+			// while no processor ran: nothing to resume.
+			if err := store.Delete(ctx, k); err != nil {
+				return fmt.Errorf("correlation %s: delete closed window: %w", c.rule.ID, err)
+			}
+			st.counters.CorrelationClosed.Add(1)
+			continue
+		}
+		if _, open := st.groups[groupKey]; open {
+			continue
+		}
+		if err := c.add(ctx, st, store, groupKey, g); err != nil {
+			return err
+		}
+	}
+	st.restored = true
+	return nil
+}
+
+// closedAt reports whether g's window ended before the watermark.
+func (c *Correlation) closedAt(g *corrGroup, wm time.Time) bool {
+	return !wm.IsZero() && wm.Sub(g.Latest) > c.timespan
 }
 
 // storeKey names a group in the state store: the rule id (made key-safe)
 // and a hash of the group-by values.
 func (c *Correlation) storeKey(groupKey string) string {
 	sum := sha256.Sum256([]byte(groupKey))
+	return c.storePrefix() + hex.EncodeToString(sum[:16])
+}
+
+// storePrefix is what every store key of c starts with.
+func (c *Correlation) storePrefix() string {
 	var b strings.Builder
 	b.WriteString("correlation.")
 	for _, r := range c.rule.ID {
@@ -268,30 +455,38 @@ func (c *Correlation) storeKey(groupKey string) string {
 		}
 	}
 	b.WriteByte('.')
-	b.WriteString(hex.EncodeToString(sum[:16]))
 	return b.String()
 }
 
-func (c *Correlation) load(ctx context.Context, store StateStore, groupKey string, g *corrGroup) error {
+// load fills g from the store's entry for groupKey, unless the entry is
+// unreadable or its window closed before wm (the window starts afresh).
+func (c *Correlation) load(ctx context.Context, store StateStore, groupKey string, g *corrGroup, wm time.Time) error {
 	data, err := store.Get(ctx, c.storeKey(groupKey))
 	if err != nil {
 		return fmt.Errorf("correlation %s: read window: %w", c.rule.ID, err)
 	}
+	if saved, ok := c.decode(data); ok && !c.closedAt(saved, wm) {
+		*g = *saved
+	}
+	return nil
+}
+
+// decode reads a stored window; false when there is none or it does not
+// fit c (a corrupt entry, or one of a different definition).
+func (c *Correlation) decode(data []byte) (*corrGroup, bool) {
 	if len(data) == 0 {
-		return nil
+		return nil, false
 	}
 	var saved corrGroup
-	if err := json.Unmarshal(data, &saved); err != nil {
-		// A corrupt entry is dropped: the window starts afresh.
-		return nil
+	if err := json.Unmarshal(data, &saved); err != nil || len(saved.Values) != len(c.bases[0].groupBy) {
+		return nil, false
 	}
 	for _, h := range saved.Hits {
 		if h.Base < 0 || h.Base >= len(c.bases) {
-			return nil
+			return nil, false
 		}
 	}
-	*g = saved
-	return nil
+	return &saved, true
 }
 
 func (c *Correlation) save(ctx context.Context, store StateStore, groupKey string, g *corrGroup) error {
@@ -361,32 +556,6 @@ func hitIDs(hits []corrHit) []string {
 		ids = append(ids, h.EventID)
 	}
 	return ids
-}
-
-// evict drops the windows that closed before the newest event, then, if
-// still full, the tenth with the oldest latest match.
-func (c *Correlation) evict(st *corrState) {
-	for k, g := range st.groups {
-		if st.newest.Sub(g.Latest) > c.timespan {
-			delete(st.groups, k)
-		}
-	}
-	if len(st.groups) < c.maxGroups {
-		return
-	}
-	type aged struct {
-		key string
-		at  time.Time
-	}
-	all := make([]aged, 0, len(st.groups))
-	for k, g := range st.groups {
-		all = append(all, aged{k, g.Latest})
-	}
-	slices.SortFunc(all, func(a, b aged) int { return a.at.Compare(b.at) })
-	for _, a := range all[:max(len(all)/10, 1)] {
-		delete(st.groups, a.key)
-		st.evicted++
-	}
 }
 
 // correlationAlertID derives a correlation alert's id from its rule and the

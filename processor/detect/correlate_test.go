@@ -167,8 +167,9 @@ func TestCorrelationProblems(t *testing.T) {
 
 func TestCorrelationGroupsAreBounded(t *testing.T) {
 	rules := loadFS(t, map[string]string{"base.yml": baseRules, "corr.yml": corrRule("  type: event_count\n  rules: [denied]\n  group-by: [user.name]\n  timespan: 1h\n  condition: {gte: 3}\n")})
-	rules.correlations[0].maxGroups = 100
-	eng := NewEngine(rules, NewDefaultConfig())
+	cfg := NewDefaultConfig()
+	cfg.MaxCorrelationGroups = 100
+	eng := NewEngine(rules, cfg)
 	t0 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	for i := range 1000 {
 		collect(t, eng, denied("e"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String(), "user-"+time.Duration(i).String(), "pods", t0.Add(time.Duration(i)*time.Millisecond)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -34,6 +35,13 @@ type Engine struct {
 	max    int
 	now    func() time.Time
 
+	// wm is the processor's event-time progress; replay (set by Lines and
+	// MergeLines) turns it off: a file is replayed on event time alone.
+	wm        *watermark
+	replay    atomic.Bool
+	maxGroups int
+	nextClose atomic.Int64 // watermark (unix ns) at which windows are next closed
+
 	mu       sync.Mutex
 	supp     map[string]*suppression
 	newest   time.Time // latest event time seen by the suppression table
@@ -44,8 +52,9 @@ type Engine struct {
 // ruleState is a rule set with its correlations' windows, one per
 // correlation of rules, in the same order.
 type ruleState struct {
-	rules *Rules
-	corr  []*corrState
+	rules    *Rules
+	corr     []*corrState
+	restored atomic.Bool // every correlation's stored windows were read back
 }
 
 // Counters are the engine's running totals, for metrics.
@@ -55,6 +64,11 @@ type Counters struct {
 	Suppressed atomic.Int64 // matches suppressed into an earlier alert
 	Evicted    atomic.Int64 // suppression windows forgotten to stay within bounds
 	Correlated atomic.Int64 // correlation alerts raised (also counted in Alerts)
+
+	LateEvents         atomic.Int64 // events behind the watermark
+	LateMatches        atomic.Int64 // correlation matches dropped as late
+	CorrelationClosed  atomic.Int64 // windows closed by the watermark (state deleted)
+	CorrelationEvicted atomic.Int64 // open windows forgotten to stay within bounds
 }
 
 type suppression struct {
@@ -69,31 +83,49 @@ type Option func(*Engine)
 // WithClock sets the clock of the alerts' event.ingested (default time.Now).
 func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
 
-// NewEngine builds an engine over rules with cfg's suppression settings.
+// NewEngine builds an engine over rules with cfg's suppression, lateness
+// and correlation settings.
 func NewEngine(rules *Rules, cfg Config, opts ...Option) *Engine {
 	e := &Engine{
-		window: cfg.SuppressionWindow,
-		max:    max(cfg.MaxSuppressionEntries, 1),
-		now:    time.Now,
-		supp:   map[string]*suppression{},
+		window:    cfg.SuppressionWindow,
+		max:       max(cfg.MaxSuppressionEntries, 1),
+		now:       time.Now,
+		supp:      map[string]*suppression{},
+		maxGroups: cfg.MaxCorrelationGroups,
 	}
-	e.active.Store(newRuleState(rules, nil))
+	if e.maxGroups <= 0 {
+		e.maxGroups = NewDefaultConfig().MaxCorrelationGroups
+	}
 	for _, o := range opts {
 		o(e)
 	}
+	e.wm = newWatermark(cfg.AllowedLateness, e.now)
+	e.active.Store(e.newRuleState(rules, nil))
 	return e
 }
 
 // CorrelationEvictions is how many open correlation windows were forgotten
 // to stay within bounds.
-func (e *Engine) CorrelationEvictions() int64 {
-	var n int64
+func (e *Engine) CorrelationEvictions() int64 { return e.counters.CorrelationEvicted.Load() }
+
+// OpenCorrelationWindows is how many correlation windows are open.
+func (e *Engine) OpenCorrelationWindows() int {
+	n := 0
 	for _, st := range e.active.Load().corr {
 		st.mu.Lock()
-		n += st.evicted
+		n += len(st.groups)
 		st.mu.Unlock()
 	}
 	return n
+}
+
+// Watermark is the event time behind which events are late (zero before
+// the first event, and when replaying files).
+func (e *Engine) Watermark() time.Time {
+	if e.replay.Load() {
+		return time.Time{}
+	}
+	return e.wm.get()
 }
 
 // Counters returns the running totals.
@@ -106,10 +138,10 @@ func (e *Engine) Rules() *Rules { return e.active.Load().rules }
 // rules. The suppression table is kept, and so is the open window of every
 // correlation whose rule id and definition are unchanged.
 func (e *Engine) Swap(rules *Rules) {
-	e.active.Store(newRuleState(rules, e.active.Load()))
+	e.active.Store(e.newRuleState(rules, e.active.Load()))
 }
 
-func newRuleState(rules *Rules, prev *ruleState) *ruleState {
+func (e *Engine) newRuleState(rules *Rules, prev *ruleState) *ruleState {
 	st := &ruleState{rules: rules}
 	for _, c := range rules.correlations {
 		var kept *corrState
@@ -122,7 +154,7 @@ func newRuleState(rules *Rules, prev *ruleState) *ruleState {
 			}
 		}
 		if kept == nil {
-			kept = &corrState{groups: map[string]*corrGroup{}}
+			kept = newCorrState(e.maxGroups, &e.counters)
 		}
 		st.corr = append(st.corr, kept)
 	}
@@ -132,13 +164,33 @@ func newRuleState(rules *Rules, prev *ruleState) *ruleState {
 // maxMatchesPerEvent bounds the alerts one event can raise.
 const maxMatchesPerEvent = 64
 
+// closeStep is how far the watermark moves between two passes closing
+// windows: a closed window lingers at most that long, and the pass, which
+// locks every correlation, runs at most once per second of event time.
+const closeStep = time.Second
+
 // Process runs every rule that can match ev and calls emit with each alert
 // raised, in rule order. The alert is valid only during the call (it shares
 // slices with ev): encode it there. Process returns the first error of emit,
 // or of the state store (the input should then be retried). ctx bounds the
 // state store's operations.
+//
+// Each event advances the watermark; windows it closes are forgotten and
+// deleted from the state store, and the first call reads back the windows
+// the store holds.
 func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *schemas.Alert) error) error {
 	active := e.active.Load()
+	var wm time.Time
+	if !e.replay.Load() {
+		var late bool
+		wm, late = e.wm.observe(ev.Crowsnest.Source, ev.Timestamp)
+		if late {
+			e.counters.LateEvents.Add(1)
+		}
+		if err := e.maintain(ctx, active, wm); err != nil {
+			return err
+		}
+	}
 	var buf [8]*Rule
 	matched := buf[:0]
 	active.rules.set.Match(ev, func(c *sigma.Compiled) {
@@ -164,7 +216,7 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 		}
 		for _, ref := range r.corrRefs {
 			c := active.rules.correlations[ref.corr]
-			fire, ok, err := c.observe(ctx, active.corr[ref.corr], e.store, ref.base, ev)
+			fire, ok, err := c.observe(ctx, active.corr[ref.corr], e.store, ref.base, ev, wm)
 			if err != nil {
 				return err
 			}
@@ -188,6 +240,36 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 		}
 	}
 	return nil
+}
+
+// maintain reads back the stored windows once per rule set, then closes
+// the windows the watermark has passed, at most once per closeStep.
+func (e *Engine) maintain(ctx context.Context, active *ruleState, wm time.Time) error {
+	if len(active.corr) == 0 {
+		return nil
+	}
+	if e.store != nil && !active.restored.Load() {
+		for i, c := range active.rules.correlations {
+			if err := c.restore(ctx, active.corr[i], e.store, wm); err != nil {
+				return err
+			}
+		}
+		active.restored.Store(true)
+	}
+	if wm.IsZero() {
+		return nil
+	}
+	next := e.nextClose.Load()
+	if wm.UnixNano() < next || !e.nextClose.CompareAndSwap(next, wm.Add(closeStep).UnixNano()) {
+		return nil
+	}
+	var errs []error
+	for i, c := range active.rules.correlations {
+		if err := c.close(ctx, active.corr[i], e.store, wm); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // suppress decides whether a match raises an alert: not when an alert of

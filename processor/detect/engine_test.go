@@ -239,6 +239,9 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"negative window", func(c *Config) { c.SuppressionWindow = -time.Second }, "suppression_window"},
 		{"no entries", func(c *Config) { c.MaxSuppressionEntries = 0 }, "max_suppression_entries"},
+		{"negative lateness", func(c *Config) { c.AllowedLateness = -time.Second }, "allowed_lateness"},
+		{"lateness beyond a day", func(c *Config) { c.AllowedLateness = 25 * time.Hour }, "allowed_lateness"},
+		{"no correlation groups", func(c *Config) { c.MaxCorrelationGroups = 0 }, "max_correlation_groups"},
 		{"empty dir", func(c *Config) { c.RulesDirs = []string{" "} }, "rules_dirs[0]"},
 		{"no rules", func(c *Config) { c.Builtin = false }, "builtin"},
 		{"placeholder", func(c *Config) { c.Placeholders = map[string][]string{"a%": {"x"}} }, "placeholders"},

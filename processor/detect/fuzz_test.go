@@ -24,12 +24,13 @@ func FuzzLoadAndProcess(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"base.yml": {Data: []byte(baseRules)}, "fuzz.yml": {Data: data}}
-		rules, _, err := Load(LoadOptions{MaxGroups: 3}, Source{Ruleset: "fuzz", FS: fsys})
+		rules, _, err := Load(LoadOptions{}, Source{Ruleset: "fuzz", FS: fsys})
 		if err != nil {
 			return // a duplicate id: reported, nothing to run
 		}
 		cfg := NewDefaultConfig()
 		cfg.MaxSuppressionEntries = 2
+		cfg.MaxCorrelationGroups = 3
 		eng := NewEngine(rules, cfg)
 		for range 2 {
 			for _, ev := range events {

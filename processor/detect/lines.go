@@ -28,7 +28,14 @@ type LinesResult struct {
 // cannot be normalized is counted and reported to onError with its 1-based
 // line number; the lines after it are still processed. The error is a read
 // or write failure or ctx's error.
+//
+// A file is replayed on event time alone: Lines turns the engine's
+// watermark off (allowed_lateness does not apply), so what fires depends on
+// the events' times, not on how fast they are read. A correlation match
+// older than its correlation's newest match minus the timespan is still
+// too late for any window.
 func Lines(ctx context.Context, r io.Reader, norm *normalize.Normalizer, source string, eng *Engine, w io.Writer, onError func(line int, err error)) (LinesResult, error) {
+	eng.replay.Store(true)
 	var res LinesResult
 	if onError == nil {
 		onError = func(int, error) {}
@@ -105,8 +112,10 @@ const maxMergedRecords = 1_000_000
 // input order) and then normalizes and runs the engine, so correlations
 // across sources (an exec in the audit log, a connection seen by Tetragon)
 // see the events as they happened. It holds every record in memory, at
-// most 1 000 000. onError gets the input's name and the line.
+// most 1 000 000. onError gets the input's name and the line. Like Lines,
+// it replays on event time alone.
 func MergeLines(ctx context.Context, inputs []Input, norm *normalize.Normalizer, eng *Engine, w io.Writer, onError func(name string, line int, err error)) (LinesResult, error) {
+	eng.replay.Store(true)
 	var res LinesResult
 	if onError == nil {
 		onError = func(string, int, error) {}

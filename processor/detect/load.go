@@ -114,8 +114,6 @@ func (c *Config) Sources() []Source {
 type LoadOptions struct {
 	Mapping      *sigma.Mapping // nil: the default mapping
 	Placeholders map[string][]string
-	// MaxGroups bounds the open windows of each correlation (0: 10 000).
-	MaxGroups int
 }
 
 type pendingCorrelation struct {
@@ -196,7 +194,7 @@ func Load(opts LoadOptions, sources ...Source) (*Rules, []Problem, error) {
 	}
 	for _, pc := range pending {
 		rule := newRule(pc.rule, pc.ruleset, pc.file)
-		corr, err := newCorrelation(rule, out.rules, opts.MaxGroups)
+		corr, err := newCorrelation(rule, out.rules)
 		if err != nil {
 			problems = append(problems, problem(pc.ruleset, pc.file, pc.rule, err))
 			continue

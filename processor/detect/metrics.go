@@ -15,6 +15,11 @@ import (
 //	crowsnest_detect_suppressed_total               matches suppressed into an earlier alert
 //	crowsnest_detect_suppression_evictions_total    suppression windows forgotten to stay bounded
 //	crowsnest_detect_correlation_evictions_total    correlation windows forgotten to stay bounded
+//	crowsnest_detect_correlation_closed_total       correlation windows closed by the watermark (state deleted)
+//	crowsnest_detect_correlation_windows            open correlation windows
+//	crowsnest_detect_late_events_total              events behind the watermark
+//	crowsnest_detect_late_matches_total             correlation matches dropped as late
+//	crowsnest_detect_watermark_seconds              the watermark, Unix time (0 before it is known)
 func (e *Engine) RegisterMetrics(reg prometheus.Registerer) error {
 	c := &e.counters
 	collectors := []prometheus.Collector{
@@ -32,6 +37,21 @@ func (e *Engine) RegisterMetrics(reg prometheus.Registerer) error {
 			func() float64 { return float64(c.Evicted.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_correlation_evictions_total", Help: "Open correlation windows forgotten to stay within bounds."},
 			func() float64 { return float64(e.CorrelationEvictions()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_correlation_closed_total", Help: "Correlation windows closed by the watermark; their state is deleted."},
+			func() float64 { return float64(c.CorrelationClosed.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crowsnest_detect_correlation_windows", Help: "Open correlation windows."},
+			func() float64 { return float64(e.OpenCorrelationWindows()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_late_events_total", Help: "Events behind the watermark (newest event time minus allowed_lateness); still stored and matched by single-event rules."},
+			func() float64 { return float64(c.LateEvents.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_late_matches_total", Help: "Correlation matches dropped as too late for any open window."},
+			func() float64 { return float64(c.LateMatches.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crowsnest_detect_watermark_seconds", Help: "The detection watermark as Unix time; 0 before it is known."},
+			func() float64 {
+				if wm := e.Watermark(); !wm.IsZero() {
+					return float64(wm.UnixNano()) / 1e9
+				}
+				return 0
+			}),
 	}
 	for _, col := range collectors {
 		if err := reg.Register(col); err != nil {

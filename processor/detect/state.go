@@ -3,12 +3,16 @@ package detect
 import "context"
 
 // StateStore keeps correlation windows across restarts: the processor gives
-// the engine one over the crowsnest-state key-value bucket. Get returns nil
-// and no error for a key it does not hold. Every operation is synchronous:
-// the engine writes a window before the input that changed it is acked.
+// the engine one over the crowsnest-state key-value bucket (kvstate). Get
+// returns nil and no error for a key it does not hold; Delete of such a key
+// is no error; Keys lists the keys starting with a prefix ending in a dot.
+// Every operation is synchronous: the engine writes a window before the
+// input that changed it is acked, and deletes it when the window closes.
 type StateStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	Keys(ctx context.Context, prefix string) ([]string, error)
 }
 
 // WithStateStore persists correlation windows in s.

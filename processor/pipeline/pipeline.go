@@ -19,6 +19,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/crowsnest-siem/crowsnest/processor/detect"
+	"github.com/crowsnest-siem/crowsnest/processor/detect/kvstate"
 	"github.com/crowsnest-siem/crowsnest/processor/enrich"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/schemas"
@@ -129,7 +130,7 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 			}
 			p.fp = fp
 		}
-		eng, err := newEngine(cfg.Detect, p.log, detect.WithStateStore(&kvState{js: js}))
+		eng, err := newEngine(cfg.Detect, p.log, detect.WithStateStore(kvstate.New(js)))
 		if err != nil {
 			return nil, err
 		}
