@@ -23,6 +23,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newNormalizeCommand(),
 		newDetectCommand(),
 		newRulesCommand(),
+		newQueryCommand(),
 		newConfigCommand(),
 		newVersionCommand(),
 	)
