@@ -8,6 +8,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/sinks/file"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 	"github.com/crowsnest-siem/crowsnest/sinks/terminal"
+	"github.com/crowsnest-siem/crowsnest/sinks/webhook"
 )
 
 // Block is one sink's section of the config file: whether it runs, how the
@@ -32,6 +33,10 @@ type Config struct {
 	// Elasticsearch is off until given a server (--elasticsearch URL, or
 	// addresses here).
 	Elasticsearch Block[elasticsearch.Config] `yaml:"elasticsearch"`
+
+	// Webhook is off until given a URL; it forwards the alerts stream only
+	// unless its runner lists events too.
+	Webhook Block[webhook.Config] `yaml:"webhook"`
 }
 
 // NewDefaultConfig enables the file and terminal sinks with their defaults.
@@ -43,7 +48,18 @@ func NewDefaultConfig() Config {
 		ClickHouse: Block[clickhouse.Config]{Runner: sink.NewDefaultRunnerConfig(), Sink: clickhouse.NewDefaultConfig()},
 
 		Elasticsearch: Block[elasticsearch.Config]{Runner: sink.NewDefaultRunnerConfig(), Sink: elasticsearch.NewDefaultConfig()},
+
+		Webhook: Block[webhook.Config]{Runner: webhookRunnerConfig(), Sink: webhook.NewDefaultConfig()},
 	}
+}
+
+// webhookRunnerConfig feeds the webhook alerts only (chat and ticketing want
+// alerts, not every event), in small batches sent soon.
+func webhookRunnerConfig() sink.RunnerConfig {
+	c := sink.NewDefaultRunnerConfig()
+	c.Streams = []sink.Kind{sink.KindAlerts}
+	c.MaxBatchEvents = 100
+	return c
 }
 
 // Configured is one enabled sink, ready for its factory.
@@ -68,6 +84,7 @@ func (c Config) Configured() []Configured {
 	add(c.Terminal.Enabled, terminal.Type, c.Terminal.Sink, c.Terminal.Runner)
 	add(c.ClickHouse.Enabled, clickhouse.Type, c.ClickHouse.Sink, c.ClickHouse.Runner)
 	add(c.Elasticsearch.Enabled, elasticsearch.Type, c.Elasticsearch.Sink, c.Elasticsearch.Runner)
+	add(c.Webhook.Enabled, webhook.Type, c.Webhook.Sink, c.Webhook.Runner)
 	return out
 }
 

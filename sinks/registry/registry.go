@@ -6,6 +6,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/sinks/file"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 	"github.com/crowsnest-siem/crowsnest/sinks/terminal"
+	"github.com/crowsnest-siem/crowsnest/sinks/webhook"
 )
 
 // Factories returns the factory of every sink, in a stable order. It returns
@@ -16,6 +17,7 @@ func Factories() []sink.Factory {
 		terminal.NewFactory(),
 		clickhouse.NewFactory(),
 		elasticsearch.NewFactory(),
+		webhook.NewFactory(),
 	}
 }
 

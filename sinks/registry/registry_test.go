@@ -2,10 +2,12 @@ package registry
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
+	"github.com/crowsnest-siem/crowsnest/sinks/webhook"
 )
 
 func TestFactories(t *testing.T) {
@@ -22,7 +24,7 @@ func TestFactories(t *testing.T) {
 			if f.NewDefaultConfig == nil || f.Create == nil {
 				t.Fatal("factory without NewDefaultConfig or Create")
 			}
-			cfg := f.NewDefaultConfig()
+			cfg := withTarget(f.NewDefaultConfig())
 			if err := cfg.Validate(); err != nil {
 				t.Errorf("default config invalid: %v", err)
 			}
@@ -41,6 +43,17 @@ func TestFactories(t *testing.T) {
 	if _, ok := Lookup("nope"); ok {
 		t.Error("Lookup(nope) found a factory")
 	}
+}
+
+// withTarget completes the defaults of a sink that has no default target:
+// the webhook has no sensible default URL, so its default fails Validate
+// until the user names one (the sink is off by default).
+func withTarget(cfg sink.Config) sink.Config {
+	if c, ok := cfg.(webhook.Config); ok {
+		c.URL = "http://127.0.0.1:1/hook"
+		return c
+	}
+	return cfg
 }
 
 // A config of another sink's type is an error, not a panic.
@@ -63,5 +76,26 @@ func TestEveryConfiguredTypeHasAFactory(t *testing.T) {
 	}
 	if err := NewDefaultConfig().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+// The webhook is off by default, forwards alerts only, and once enabled
+// needs a URL, reported under its block's path.
+func TestWebhookBlock(t *testing.T) {
+	c := NewDefaultConfig()
+	if c.Webhook.Enabled {
+		t.Error("webhook enabled by default")
+	}
+	if got := c.Webhook.Runner.Streams; len(got) != 1 || got[0] != sink.KindAlerts {
+		t.Errorf("webhook streams = %v, want [alerts]", got)
+	}
+	c.Webhook.Enabled = true
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "webhook.url: must be set") {
+		t.Errorf("enabled webhook without url: %v", err)
+	}
+	c.Webhook.Sink.URL = "https://hooks.example.com/x"
+	if err := c.Validate(); err != nil {
+		t.Errorf("enabled webhook with url: %v", err)
 	}
 }
