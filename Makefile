@@ -38,6 +38,10 @@ test-unit: ## Go tests only, no external services (integration tests skip with a
 bench: ## every stage's benchmarks; see docs/BENCHMARKS.md for how figures are reported
 	bash scripts/bench.sh
 
+.PHONY: bench-peer
+bench-peer: ## Kubernetes audit normalization vs Benthos v4 on the same file, events per CPU-second (EVENTS, RUNS, INPUT)
+	bash scripts/bench-peer.sh
+
 lint: ## go vet + staticcheck on every module
 	go vet $(PKGS)
 	go run $(STATICCHECK) $(PKGS)
