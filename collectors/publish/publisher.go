@@ -391,7 +391,11 @@ func (p *Publisher) isClosed() bool { return p.closedFlag.Load() }
 
 // toSpool hands a record that cannot be published now to the spool.
 func (p *Publisher) toSpool(ctx context.Context, src *sourceState, rec Record, ack *Ack) error {
-	if err := p.spool.Put(ctx, rec); err != nil {
+	if err := p.spool.Put(ctx, rec); errors.Is(err, ErrDropped) {
+		src.comp.DiscardedIntentional(1)
+		ack.settle(nil)
+		return nil
+	} else if err != nil {
 		src.comp.Error(telemetry.WriteFailed, telemetry.StageSending)
 		return fmt.Errorf("spool record %s: %w", rec.ID, err)
 	}

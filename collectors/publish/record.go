@@ -74,4 +74,9 @@ var (
 	ErrTransform = errors.New("transform record")
 	// ErrSealed is returned by Batch.Add after Seal.
 	ErrSealed = errors.New("batch sealed")
+	// ErrDropped is wrapped by a Spool's Put error when the user's policy
+	// drops the record rather than make the source wait (spool full_policy
+	// drop). The record is settled — the source goes on — and counted as
+	// intentionally discarded; the spool reports the loss (gap records).
+	ErrDropped = errors.New("record dropped by policy")
 )

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tidwall/gjson"
@@ -39,17 +40,21 @@ func fill(t *testing.T, sp *Spool, n int) (taken int) {
 			t.Fatal("Full says a drop-policy spool would make a record wait")
 		}
 		before := sp.Bytes()
-		if err := sp.Put(ctx, rec(i)); err != nil {
-			t.Fatalf("Put %d: %v", i, err)
-		}
-		if sp.Bytes() == before {
+		err := sp.Put(ctx, rec(i))
+		switch {
+		case errors.Is(err, publish.ErrDropped):
+			if sp.Bytes() != before {
+				t.Fatalf("Put %d: dropped, yet the spool grew", i)
+			}
 			n--
 			if n == 0 {
 				return taken
 			}
-			continue
+		case err != nil:
+			t.Fatalf("Put %d: %v", i, err)
+		default:
+			taken++
 		}
-		taken++
 	}
 }
 
@@ -248,4 +253,54 @@ func TestFullPolicyValidates(t *testing.T) {
 		t.Error("gap_interval 0 validated")
 	}
 	var _ publish.Spool = (*Spool)(nil)
+}
+
+// TestDropPolicyAccountsForEveryRecord: through the publisher, with NATS
+// away and a small drop-policy spool, no source waits, and once NATS is back
+// every record is either stored or counted in the gap record — none is lost
+// silently.
+func TestDropPolicyAccountsForEveryRecord(t *testing.T) {
+	b := bustest.Start(t)
+	sp := open(t, dropConfig(t.TempDir()))
+	pcfg := bustest.PublishConfig()
+	pcfg.MaxInFlight = 8
+	pub := b.Publisher(t, pcfg, func(s *publish.Settings) { s.Spool = sp })
+	b.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.NC.Status() == nats.CONNECTED && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	const total = 600 // ~170 KB of records for a 64 KiB spool
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var acks []*publish.Ack
+	for i := range total {
+		ack, err := pub.PublishAsync(ctx, rec(i))
+		if err != nil {
+			t.Fatalf("publish %d: %v (a drop-policy spool must not make the source wait)", i, err)
+		}
+		acks = append(acks, ack)
+	}
+	gaps := sp.Gaps()
+	if len(gaps) != 1 || gaps[0].Records == 0 {
+		t.Fatalf("gaps %+v, want the dropped records counted", gaps)
+	}
+	b.Restart(t)
+	replay(t, sp, pub, b.NC)
+	for i, a := range acks {
+		if err := a.Wait(ctx); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	waitEmpty(t, sp)
+	if err := sp.FlushGaps(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	// Every Ack is settled and the spool is replayed: the stream is final.
+	stored := len(b.Messages(t, bustest.StreamK8sAudit))
+	ms := b.WaitMessages(t, streamCollector, 1, 10*time.Second)
+	lost := gjson.GetBytes(ms[0].Data, "records").Int()
+	if stored+int(lost) != total || lost != gaps[0].Records {
+		t.Errorf("%d stored + %d in the gap record = %d, want %d (gap counted %d)", stored, lost, stored+int(lost), total, gaps[0].Records)
+	}
 }

@@ -246,7 +246,9 @@ func (s *Spool) gap(seq uint64, from, to int64, why string) {
 // Put appends rec. It blocks while the spool is full, until replay makes
 // room, ctx ends (an error wrapping ErrFull) or the spool closes — unless
 // full_policy is drop: then it counts rec as lost (a gap record reports it)
-// and returns nil. A gap record (source collector) is never dropped.
+// and returns an error wrapping publish.ErrDropped, which the publisher
+// settles as an intended discard. A gap record (source collector) is never
+// dropped.
 func (s *Spool) Put(ctx context.Context, rec publish.Record) error {
 	if ctx.Value(replayKey{}) != nil {
 		return errReplaying
@@ -282,7 +284,7 @@ func (s *Spool) Put(ctx context.Context, rec publish.Record) error {
 		s.mu.Unlock()
 		if s.cfg.FullPolicy == FullDrop && rec.Source != topology.SourceCollector {
 			s.drop(rec, n)
-			return nil
+			return fmt.Errorf("spool record %s: %w: spool full (max_bytes %s, full_policy drop)", rec.ID, publish.ErrDropped, s.cfg.MaxBytes)
 		}
 		if !waited {
 			waited = true
