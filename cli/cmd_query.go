@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -76,7 +75,7 @@ func newQueryCommand() *cobra.Command {
 	fl.IntVar(&f.limit, "limit", 100, "print at most this many rows (and, for hunts with a limit parameter, ask for that many)")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up on the query after this long")
 	for _, p := range query.Params(catalog) {
-		if p.Name == "limit" {
+		if p.Name == query.LimitParam {
 			continue // --limit sets it
 		}
 		var users []string
@@ -118,11 +117,6 @@ func runQuery(cmd *cobra.Command, f *queryFlags, catalog []query.Hunt, args []st
 	for name, v := range f.params {
 		if cmd.Flags().Changed(query.FlagName(name)) {
 			raw[name] = *v
-		}
-	}
-	for _, p := range h.Params {
-		if p.Name == "limit" {
-			raw["limit"] = strconv.Itoa(f.limit)
 		}
 	}
 	a, err := query.Resolve(h, raw, time.Now())
@@ -232,7 +226,7 @@ func writeHuntList(w io.Writer, catalog []query.Hunt) error {
 			if d, ok := defaults[p.Name]; ok {
 				note = "default: " + d.Doc
 			}
-			if p.Name == "limit" {
+			if p.Name == query.LimitParam {
 				note = "set by --limit"
 			}
 			fmt.Fprintf(tw, "    --%s\t%s\t(%s)\n", query.FlagName(p.Name), p.Doc, note)

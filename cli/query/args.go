@@ -82,6 +82,10 @@ func Defaults() map[string]Default {
 	}
 }
 
+// LimitParam is the parameter a hunt that cuts its own rows short takes:
+// Backend.Run binds it from its row limit, so it is never given here.
+const LimitParam = "limit"
+
 // Resolve checks raw values (by parameter name) against the hunt's
 // parameters, fills the defaults, parses each value to its type and checks
 // that windows do not end before they start. Times are relative to now.
@@ -89,7 +93,7 @@ func Resolve(h Hunt, raw map[string]string, now time.Time) (Args, error) {
 	a := Args{times: map[string]time.Time{}, strings: map[string]string{}, ints: map[string]int64{}}
 	var errs []error
 	for name := range raw {
-		if !slices.ContainsFunc(h.Params, func(p hunts.Param) bool { return p.Name == name }) {
+		if name == LimitParam || !slices.ContainsFunc(h.Params, func(p hunts.Param) bool { return p.Name == name }) {
 			errs = append(errs, fmt.Errorf("--%s: hunt %s takes no such parameter (it takes %s)", FlagName(name), h.Name, paramList(h)))
 		}
 	}
@@ -102,7 +106,7 @@ func Resolve(h Hunt, raw map[string]string, now time.Time) (Args, error) {
 	}
 	for _, name := range order {
 		i := slices.IndexFunc(h.Params, func(p hunts.Param) bool { return p.Name == name })
-		if i < 0 {
+		if i < 0 || name == LimitParam {
 			continue
 		}
 		p := h.Params[i]

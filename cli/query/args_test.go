@@ -80,8 +80,8 @@ func TestResolve(t *testing.T) {
 		want map[string]string // parameter → value as text; nil means an error
 		err  string
 	}{
-		{"defaults", "top_talkers_new_destinations", map[string]string{"limit": "10"}, map[string]string{
-			"to": "2026-11-27T03:04:05.678Z", "from": "2026-11-26T03:04:05.678Z", "baseline_from": "2026-11-19T03:04:05.678Z", "limit": "10",
+		{"defaults", "top_talkers_new_destinations", map[string]string{}, map[string]string{
+			"to": "2026-11-27T03:04:05.678Z", "from": "2026-11-26T03:04:05.678Z", "baseline_from": "2026-11-19T03:04:05.678Z",
 		}, ""},
 		{"from given, to now", "privileged_workloads", map[string]string{"from": "2026-11-20"}, map[string]string{
 			"from": "2026-11-20T00:00:00.000Z", "to": "2026-11-27T03:04:05.678Z",
@@ -94,8 +94,8 @@ func TestResolve(t *testing.T) {
 		{"unknown parameter", "exec_into_pod_timeline", map[string]string{"namespace": "a", "user": "x"}, nil, "--user: hunt exec_into_pod_timeline takes no such parameter"},
 		{"bad time", "privileged_workloads", map[string]string{"from": "last tuesday"}, nil, `--from: "last tuesday" is not a time`},
 		{"empty window", "privileged_workloads", map[string]string{"from": "2026-11-02", "to": "2026-11-02"}, nil, "is not before --to"},
-		{"empty baseline", "top_talkers_new_destinations", map[string]string{"from": "-1h", "baseline_from": "-1h", "limit": "1"}, nil, "the baseline is empty"},
-		{"bad number", "top_talkers_new_destinations", map[string]string{"limit": "-1"}, nil, "--limit: want a whole number"},
+		{"empty baseline", "top_talkers_new_destinations", map[string]string{"from": "-1h", "baseline_from": "-1h"}, nil, "the baseline is empty"},
+		{"limit is Run's", "top_talkers_new_destinations", map[string]string{"limit": "5"}, nil, "--limit: hunt top_talkers_new_destinations takes no such parameter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := Resolve(find(tc.hunt), tc.raw, testNow)

@@ -73,11 +73,21 @@ func suggest(typed string, names []string) []string {
 		if typed == "" {
 			break
 		}
-		if strings.Contains(n, typed) || strings.Contains(typed, n) || editDistance(typed, n) <= max(2, len(n)/4) {
+		if strings.Contains(n, typed) || strings.Contains(typed, n) || editDistance(typed, n) <= max(2, len(n)/4) ||
+			commonPrefix(typed, n) >= max(4, len(typed)*2/3) {
 			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// commonPrefix is how many leading bytes a and b share.
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.

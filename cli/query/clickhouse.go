@@ -30,11 +30,15 @@ func NewClickHouse(conn driver.Conn, where string) *ClickHouse {
 const chTimeLayout = "2006-01-02 15:04:05.000"
 
 // Run runs the hunt's SQL with its parameters bound by the server
-// (param_<name>): no value is pasted into the SQL. A hunt with a limit
-// parameter gets limit+1, so that More can be told.
+// (param_<name>): no value is pasted into the SQL. A hunt's limit
+// parameter is limit+1, so that More can be told.
 func (c *ClickHouse) Run(ctx context.Context, h Hunt, a Args, limit int) (Result, error) {
 	params := make(map[string]string, len(h.Params))
 	for _, p := range h.Params {
+		if p.Name == LimitParam {
+			params[p.Name] = strconv.Itoa(limit + 1)
+			continue
+		}
 		kind, err := kindOf(p)
 		if err != nil {
 			return Result{}, err
@@ -47,9 +51,6 @@ func (c *ClickHouse) Run(ctx context.Context, h Hunt, a Args, limit int) (Result
 		case kindInt:
 			params[p.Name] = strconv.FormatInt(a.Int(p.Name), 10)
 		}
-	}
-	if _, ok := params["limit"]; ok {
-		params["limit"] = strconv.FormatInt(min(a.Int("limit"), int64(limit)+1), 10)
 	}
 	rows, err := c.conn.Query(clickhouse.Context(ctx, clickhouse.WithParameters(params)), h.SQL)
 	if err != nil {

@@ -99,8 +99,8 @@ func elasticTopTalkersNewDestinations(ctx context.Context, s *searcher, a Args, 
 	slices.SortFunc(list, func(x, y *pod) int {
 		return cmp.Or(cmp.Compare(y.conns, x.conns), strings.Compare(x.namespace, y.namespace), strings.Compare(x.pod, y.pod))
 	})
-	if n := int(min(a.Int("limit"), int64(limit)+1)); len(list) > n {
-		list = list[:n]
+	if len(list) > limit+1 {
+		list = list[:limit+1] // the SQL's LIMIT {limit}, which Run binds to limit+1
 	}
 	rows := make([][]any, len(list))
 	for i, p := range list {
