@@ -49,7 +49,7 @@ fi
 mkdir -p "$WORK"
 
 echo "== building Benthos v4 (bench/peer, its own module outside go.work)" >&2
-(cd bench/peer && GOWORK=off go build -trimpath -o "$WORK/benthos" ./benthos)
+(cd bench/peer && GOWORK=off go build -trimpath -o "$WORK/benthos" ./benthos && GOWORK=off go build -o "$WORK/compare" ./compare)
 crowsnest=${CROWSNEST_BIN:-}
 if [[ -z $crowsnest ]]; then
   echo "== building crowsnest" >&2
@@ -87,6 +87,17 @@ run() {
     "$(awk -v n="$EVENTS" -v w="$wall" 'BEGIN{print (w>0)?n/w:0}')" \
     "$(awk -v n="$EVENTS" -v c="$(tail -1 "$WORK/times" | cut -d' ' -f3)" 'BEGIN{print (c>0)?n/c:0}')" >&2
 }
+
+# Like for like: both write the same document for the source's first
+# (distinct) records, but for what the README says the peer leaves out.
+check="$WORK/check.jsonl"
+awk 'NF && n++ < 5000' "$src" >"$check"
+rm -f "$WORK/check.benthos.jsonl"
+IN="$check" OUT="$WORK/check.benthos.jsonl" "$WORK/benthos" -c "$root/bench/peer/config/k8saudit.yaml" 2>"$WORK/check.stderr"
+"$crowsnest" normalize --source k8s_audit "$check" >"$WORK/check.crowsnest.jsonl" 2>>"$WORK/check.stderr" || true
+echo "== same output?" >&2
+"$WORK/compare" "$WORK/check.crowsnest.jsonl" "$WORK/check.benthos.jsonl" >&2 ||
+  echo "   (comparison failed; see $WORK/check.stderr — figures below still measured)" >&2
 
 : >"$WORK/times"
 for ((r = 1; r <= RUNS; r++)); do
