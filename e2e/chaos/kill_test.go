@@ -160,6 +160,61 @@ func streamMsgs(url, stream string) func() (int, error) {
 	}
 }
 
+// waitDrained waits until every named sink's durable consumers on the events
+// and alerts streams at url have nothing pending and nothing unacknowledged:
+// all the stream holds is in the store. Messages delivered to a killed
+// process come back only after the consumer's ack wait, so this can take
+// that long after the last kill. It returns how long it waited.
+func waitDrained(t *testing.T, url string, deadline time.Time, sinks ...string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last string
+	for {
+		left, err := sinkBacklog(url, sinks)
+		if err == nil && left == 0 {
+			return time.Since(start)
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("%d messages pending or unacknowledged", left)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sinks %v not drained before the deadline: %s", sinks, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func sinkBacklog(url string, sinks []string) (int, error) {
+	nc, js, err := harness.Connect(url)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	left := 0
+	for _, name := range sinks {
+		durable, err := topology.SinkConsumerName(name)
+		if err != nil {
+			return 0, err
+		}
+		for _, stream := range []string{topology.EventsStream, topology.AlertsStream} {
+			c, err := js.Consumer(ctx, stream, durable)
+			if err != nil {
+				return 0, fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				return 0, err
+			}
+			left += int(info.NumPending) + info.NumAckPending
+		}
+	}
+	return left, nil
+}
+
 // checkStreams takes the census of the events stream (every generated id
 // once) and of the dead-letter stream (exactly the bad lines) at url, and
 // returns the alerts stream's census for comparison with a store.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -59,7 +60,7 @@ func Start(ctx context.Context, spec Spec, logPath string) (*Proc, error) {
 	// and is ended only by Kill or Stop, which the test controls.
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), spec.Env...)
+	cmd.Env = append(inheritedEnv(), spec.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a signal meant for the test (Ctrl-C) does
 	// not reach it twice, and a kill reaches only it.
@@ -187,6 +188,21 @@ func (p *Proc) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for %s to exit: %w", p.spec.Name, ctx.Err())
 	}
+}
+
+// inheritedEnv is the test's environment without its CROWSNEST_ settings
+// (the suite's own switches among them), which crowsnest would refuse as
+// unknown keys; a process gets only what its Spec sets. The development
+// services' CROWSNEST_TEST_ and CROWSNEST_DEV_ variables pass.
+func inheritedEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "CROWSNEST_") && !strings.HasPrefix(kv, "CROWSNEST_TEST_") && !strings.HasPrefix(kv, "CROWSNEST_DEV_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // FreePort returns a loopback TCP port nobody listens on right now. Another
