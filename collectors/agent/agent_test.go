@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/crowsnest-siem/crowsnest/collectors/internal/bustest"
 	"github.com/crowsnest-siem/crowsnest/collectors/spool"
@@ -183,5 +186,73 @@ func TestGapsAreReportedAtShutdown(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(spoolDir, "gaps.json")); !os.IsNotExist(err) {
 		t.Errorf("gaps.json left after the gap was reported: %v", err)
+	}
+}
+
+// TestFileTailWaitsForAFullSpool is the issue's "when the spool is full:
+// backpressure to the source (stop reading the file)": with NATS away and a
+// spool far smaller than the file, the tail stops (the spool never exceeds
+// its bound), and once NATS is back every line is stored exactly once.
+func TestFileTailWaitsForAFullSpool(t *testing.T) {
+	b := bustest.Start(t)
+	dir := t.TempDir()
+	const n = 2000 // ~600 KB of audit lines for a 64 KiB spool
+	var buf strings.Builder
+	for i := range n {
+		fmt.Fprintf(&buf, `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id-%05d","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"dave@example.com"},"pad":"%s"}`+"\n", i, strings.Repeat("x", 100))
+	}
+	logPath := filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(logPath, []byte(buf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewDefaultConfig()
+	cfg.Publish = bustest.PublishConfig()
+	cfg.Publish.MaxInFlight = 16
+	cfg.Replay.Enabled = false
+	cfg.Spool.MaxBytes = 64 * config.KiB
+	cfg.Spool.SegmentBytes = 16 * config.KiB
+	cfg.Spool.ReplayInterval = 20 * time.Millisecond
+	if err := cfg.ApplySourceFlags([]string{logPath}, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	b.Stop()
+	for deadline := time.Now().Add(5 * time.Second); b.NC.Status() == nats.CONNECTED && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	a, err := New(b.NC, cfg, Settings{DataDir: filepath.Join(dir, "data"), CloseTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	// The spool fills up to its bound and stays there: the tail waits.
+	deadline := time.Now().Add(10 * time.Second)
+	for a.spool.Bytes() < int64(cfg.Spool.MaxBytes)/2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	t.Logf("spool holds %d of %d bytes during the outage", a.spool.Bytes(), int64(cfg.Spool.MaxBytes))
+	if used := a.spool.Bytes(); used == 0 || used > int64(cfg.Spool.MaxBytes) {
+		t.Fatalf("spool holds %d bytes during the outage, want some and at most %d", used, int64(cfg.Spool.MaxBytes))
+	}
+	if gaps := a.spool.Gaps(); len(gaps) != 0 {
+		t.Fatalf("the block policy lost records: %+v", gaps)
+	}
+	b.Restart(t)
+	ms := b.WaitMessages(t, bustest.StreamK8sAudit, n, 60*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	ids := map[string]bool{}
+	for _, m := range b.Messages(t, bustest.StreamK8sAudit) {
+		if ids[m.ID] {
+			t.Fatalf("record %s stored twice", m.ID)
+		}
+		ids[m.ID] = true
+	}
+	if len(ids) != n || len(ms) < n {
+		t.Errorf("%d distinct records stored, want %d", len(ids), n)
 	}
 }
