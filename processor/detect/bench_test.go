@@ -71,6 +71,11 @@ func benchNormalizer(b *testing.B) *normalize.Normalizer {
 }
 
 func benchEngine(b *testing.B, withSigmaHQ bool) *Engine {
+	return benchEngineClock(b, withSigmaHQ, func() time.Time { return time.Unix(0, 0) })
+}
+
+// benchEngineClock is benchEngine with the processor clock now.
+func benchEngineClock(b *testing.B, withSigmaHQ bool, now func() time.Time) *Engine {
 	srcs := []Source{BuiltinSource()}
 	if withSigmaHQ {
 		if _, err := os.Stat(corpusSigmaHQ); err != nil {
@@ -84,7 +89,7 @@ func benchEngine(b *testing.B, withSigmaHQ bool) *Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return NewEngine(rules, NewDefaultConfig(), WithClock(func() time.Time { return time.Unix(0, 0) }))
+	return NewEngine(rules, NewDefaultConfig(), WithClock(now))
 }
 
 // BenchmarkPipelineStages measures, per core, normalization alone and

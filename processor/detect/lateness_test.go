@@ -80,6 +80,17 @@ func TestAllowedLateness(t *testing.T) {
 	if wm := eng.Watermark(); !wm.Equal(at(9*time.Minute + 30*time.Second)) {
 		t.Fatalf("watermark %s", wm)
 	}
+
+	// bob-3 redelivered once the watermark has passed it (its alert's
+	// publish failed), while bob's window is still open: the same alert again.
+	fired := alerts[len(alerts)-1]
+	again := collect(t, eng, denied("zed-1", "", "pods", at(10*time.Minute+30*time.Second)), denied("bob-3", "bob", "pods", at(9*time.Minute+35*time.Second)))
+	if got := correlationIDs(again); len(got) != 1 || again[len(again)-1].Event.ID != fired.Event.ID {
+		t.Fatalf("late redelivery raised %v, want the same correlation alert %s", got, fired.Event.ID)
+	}
+	if got := eng.Counters().LateMatches.Load(); got != 1 {
+		t.Fatalf("late matches %d after the redelivery, want still 1", got)
+	}
 }
 
 // TestReplayIgnoresLateness: `crowsnest detect` replays on event time; the
