@@ -162,8 +162,11 @@ func appendStrings(b []byte, ss []string) []byte {
 }
 
 // appendStringMap writes keys sorted, so the same event always encodes to the same bytes.
+// The keys are sorted in a stack array when they fit (annotations, labels
+// usually do): no allocation per encode.
 func appendStringMap(b []byte, m map[string]string) []byte {
-	keys := make([]string, 0, len(m))
+	var stack [16]string
+	keys := stack[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}

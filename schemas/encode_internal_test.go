@@ -120,3 +120,17 @@ func BenchmarkAppendString(b *testing.B) {
 		})
 	}
 }
+
+// The processor encodes every event into a reused buffer: an event whose maps
+// fit the stack array must encode without allocating.
+func TestAppendJSONDoesNotAllocate(t *testing.T) {
+	ev := Event{Message: "m\"<é", Labels: map[string]string{}}
+	for _, k := range []string{"k", "j", "i", "h", "g", "f", "e", "d", "c", "b", "a", "a.b/c"} {
+		ev.Labels[k] = k + "\x01"
+	}
+	ev.Kubernetes.Audit.Annotations = ev.Labels
+	buf := ev.AppendJSON(nil)
+	if n := testing.AllocsPerRun(100, func() { buf = ev.AppendJSON(buf[:0]) }); n != 0 {
+		t.Errorf("AppendJSON allocates %v times per event", n)
+	}
+}

@@ -600,89 +600,88 @@ func (a Alert) MarshalJSON() ([]byte, error) { return a.appendJSON(nil), nil }
 
 func (e *Event) appendJSON(b []byte) []byte {
 	b = append(b, '{')
-	first := true
-	b = appendKey(b, "@timestamp", &first)
+	b = append(b, "\"@timestamp\":"...)
 	b = appendTime(b, e.Timestamp)
 	if e.Message != "" {
-		b = appendKey(b, "message", &first)
+		b = append(b, ",\"message\":"...)
 		b = appendString(b, e.Message)
 	}
 	if len(e.Tags) > 0 {
-		b = appendKey(b, "tags", &first)
+		b = append(b, ",\"tags\":"...)
 		b = appendStrings(b, e.Tags)
 	}
 	if len(e.Labels) > 0 {
-		b = appendKey(b, "labels", &first)
+		b = append(b, ",\"labels\":"...)
 		b = appendStringMap(b, e.Labels)
 	}
-	b = appendKey(b, "event", &first)
+	b = append(b, ",\"event\":"...)
 	b = e.Event.appendJSON(b)
-	b = appendKey(b, "crowsnest", &first)
+	b = append(b, ",\"crowsnest\":"...)
 	b = e.Crowsnest.appendJSON(b)
-	b = appendKey(b, "ocsf", &first)
+	b = append(b, ",\"ocsf\":"...)
 	b = e.OCSF.appendJSON(b)
 	if !e.Host.isZero() {
-		b = appendKey(b, "host", &first)
+		b = append(b, ",\"host\":"...)
 		b = e.Host.appendJSON(b)
 	}
 	if !e.Container.isZero() {
-		b = appendKey(b, "container", &first)
+		b = append(b, ",\"container\":"...)
 		b = e.Container.appendJSON(b)
 	}
 	if !e.Orchestrator.isZero() {
-		b = appendKey(b, "orchestrator", &first)
+		b = append(b, ",\"orchestrator\":"...)
 		b = e.Orchestrator.appendJSON(b)
 	}
 	if !e.Process.isZero() {
-		b = appendKey(b, "process", &first)
+		b = append(b, ",\"process\":"...)
 		b = e.Process.appendJSON(b)
 	}
 	if !e.User.isZero() {
-		b = appendKey(b, "user", &first)
+		b = append(b, ",\"user\":"...)
 		b = e.User.appendJSON(b)
 	}
 	if !e.Group.isZero() {
-		b = appendKey(b, "group", &first)
+		b = append(b, ",\"group\":"...)
 		b = e.Group.appendJSON(b)
 	}
 	if !e.Source.isZero() {
-		b = appendKey(b, "source", &first)
+		b = append(b, ",\"source\":"...)
 		b = e.Source.appendJSON(b)
 	}
 	if !e.Destination.isZero() {
-		b = appendKey(b, "destination", &first)
+		b = append(b, ",\"destination\":"...)
 		b = e.Destination.appendJSON(b)
 	}
 	if !e.Network.isZero() {
-		b = appendKey(b, "network", &first)
+		b = append(b, ",\"network\":"...)
 		b = e.Network.appendJSON(b)
 	}
 	if !e.File.isZero() {
-		b = appendKey(b, "file", &first)
+		b = append(b, ",\"file\":"...)
 		b = e.File.appendJSON(b)
 	}
 	if !e.URL.isZero() {
-		b = appendKey(b, "url", &first)
+		b = append(b, ",\"url\":"...)
 		b = e.URL.appendJSON(b)
 	}
 	if !e.UserAgent.isZero() {
-		b = appendKey(b, "user_agent", &first)
+		b = append(b, ",\"user_agent\":"...)
 		b = e.UserAgent.appendJSON(b)
 	}
 	if !e.Related.isZero() {
-		b = appendKey(b, "related", &first)
+		b = append(b, ",\"related\":"...)
 		b = e.Related.appendJSON(b)
 	}
 	if !e.Rule.isZero() {
-		b = appendKey(b, "rule", &first)
+		b = append(b, ",\"rule\":"...)
 		b = e.Rule.appendJSON(b)
 	}
 	if !e.Kubernetes.isZero() {
-		b = appendKey(b, "kubernetes", &first)
+		b = append(b, ",\"kubernetes\":"...)
 		b = e.Kubernetes.appendJSON(b)
 	}
 	if !e.Falco.isZero() {
-		b = appendKey(b, "falco", &first)
+		b = append(b, ",\"falco\":"...)
 		b = e.Falco.appendJSON(b)
 	}
 	return append(b, '}')
@@ -690,93 +689,92 @@ func (e *Event) appendJSON(b []byte) []byte {
 
 func (a *Alert) appendJSON(b []byte) []byte {
 	b = append(b, '{')
-	first := true
-	b = appendKey(b, "@timestamp", &first)
+	b = append(b, "\"@timestamp\":"...)
 	b = appendTime(b, a.Timestamp)
 	if a.Message != "" {
-		b = appendKey(b, "message", &first)
+		b = append(b, ",\"message\":"...)
 		b = appendString(b, a.Message)
 	}
 	if len(a.Tags) > 0 {
-		b = appendKey(b, "tags", &first)
+		b = append(b, ",\"tags\":"...)
 		b = appendStrings(b, a.Tags)
 	}
 	if len(a.Labels) > 0 {
-		b = appendKey(b, "labels", &first)
+		b = append(b, ",\"labels\":"...)
 		b = appendStringMap(b, a.Labels)
 	}
-	b = appendKey(b, "event", &first)
+	b = append(b, ",\"event\":"...)
 	b = a.Event.appendJSON(b)
-	b = appendKey(b, "crowsnest", &first)
+	b = append(b, ",\"crowsnest\":"...)
 	b = a.Crowsnest.appendJSON(b)
-	b = appendKey(b, "ocsf", &first)
+	b = append(b, ",\"ocsf\":"...)
 	b = a.OCSF.appendJSON(b)
 	if !a.Host.isZero() {
-		b = appendKey(b, "host", &first)
+		b = append(b, ",\"host\":"...)
 		b = a.Host.appendJSON(b)
 	}
 	if !a.Container.isZero() {
-		b = appendKey(b, "container", &first)
+		b = append(b, ",\"container\":"...)
 		b = a.Container.appendJSON(b)
 	}
 	if !a.Orchestrator.isZero() {
-		b = appendKey(b, "orchestrator", &first)
+		b = append(b, ",\"orchestrator\":"...)
 		b = a.Orchestrator.appendJSON(b)
 	}
 	if !a.Process.isZero() {
-		b = appendKey(b, "process", &first)
+		b = append(b, ",\"process\":"...)
 		b = a.Process.appendJSON(b)
 	}
 	if !a.User.isZero() {
-		b = appendKey(b, "user", &first)
+		b = append(b, ",\"user\":"...)
 		b = a.User.appendJSON(b)
 	}
 	if !a.Group.isZero() {
-		b = appendKey(b, "group", &first)
+		b = append(b, ",\"group\":"...)
 		b = a.Group.appendJSON(b)
 	}
 	if !a.Source.isZero() {
-		b = appendKey(b, "source", &first)
+		b = append(b, ",\"source\":"...)
 		b = a.Source.appendJSON(b)
 	}
 	if !a.Destination.isZero() {
-		b = appendKey(b, "destination", &first)
+		b = append(b, ",\"destination\":"...)
 		b = a.Destination.appendJSON(b)
 	}
 	if !a.Network.isZero() {
-		b = appendKey(b, "network", &first)
+		b = append(b, ",\"network\":"...)
 		b = a.Network.appendJSON(b)
 	}
 	if !a.File.isZero() {
-		b = appendKey(b, "file", &first)
+		b = append(b, ",\"file\":"...)
 		b = a.File.appendJSON(b)
 	}
 	if !a.URL.isZero() {
-		b = appendKey(b, "url", &first)
+		b = append(b, ",\"url\":"...)
 		b = a.URL.appendJSON(b)
 	}
 	if !a.UserAgent.isZero() {
-		b = appendKey(b, "user_agent", &first)
+		b = append(b, ",\"user_agent\":"...)
 		b = a.UserAgent.appendJSON(b)
 	}
 	if !a.Related.isZero() {
-		b = appendKey(b, "related", &first)
+		b = append(b, ",\"related\":"...)
 		b = a.Related.appendJSON(b)
 	}
 	if !a.Rule.isZero() {
-		b = appendKey(b, "rule", &first)
+		b = append(b, ",\"rule\":"...)
 		b = a.Rule.appendJSON(b)
 	}
 	if !a.Threat.isZero() {
-		b = appendKey(b, "threat", &first)
+		b = append(b, ",\"threat\":"...)
 		b = a.Threat.appendJSON(b)
 	}
 	if !a.Kubernetes.isZero() {
-		b = appendKey(b, "kubernetes", &first)
+		b = append(b, ",\"kubernetes\":"...)
 		b = a.Kubernetes.appendJSON(b)
 	}
 	if !a.Falco.isZero() {
-		b = appendKey(b, "falco", &first)
+		b = append(b, ",\"falco\":"...)
 		b = a.Falco.appendJSON(b)
 	}
 	return append(b, '}')
@@ -784,69 +782,68 @@ func (a *Alert) appendJSON(b []byte) []byte {
 
 func (x *EventFields) appendJSON(b []byte) []byte {
 	b = append(b, '{')
-	first := true
-	b = appendKey(b, "id", &first)
+	b = append(b, "\"id\":"...)
 	b = appendString(b, x.ID)
-	b = appendKey(b, "kind", &first)
+	b = append(b, ",\"kind\":"...)
 	b = appendString(b, x.Kind)
 	if len(x.Category) > 0 {
-		b = appendKey(b, "category", &first)
+		b = append(b, ",\"category\":"...)
 		b = appendStrings(b, x.Category)
 	}
 	if len(x.Type) > 0 {
-		b = appendKey(b, "type", &first)
+		b = append(b, ",\"type\":"...)
 		b = appendStrings(b, x.Type)
 	}
 	if x.Action != "" {
-		b = appendKey(b, "action", &first)
+		b = append(b, ",\"action\":"...)
 		b = appendString(b, x.Action)
 	}
 	if x.Outcome != "" {
-		b = appendKey(b, "outcome", &first)
+		b = append(b, ",\"outcome\":"...)
 		b = appendString(b, x.Outcome)
 	}
 	if x.Severity != 0 {
-		b = appendKey(b, "severity", &first)
+		b = append(b, ",\"severity\":"...)
 		b = appendInt(b, int64(x.Severity))
 	}
 	if !x.Created.IsZero() {
-		b = appendKey(b, "created", &first)
+		b = append(b, ",\"created\":"...)
 		b = appendTime(b, x.Created)
 	}
-	b = appendKey(b, "ingested", &first)
+	b = append(b, ",\"ingested\":"...)
 	b = appendTime(b, x.Ingested)
-	b = appendKey(b, "dataset", &first)
+	b = append(b, ",\"dataset\":"...)
 	b = appendString(b, x.Dataset)
 	if x.Module != "" {
-		b = appendKey(b, "module", &first)
+		b = append(b, ",\"module\":"...)
 		b = appendString(b, x.Module)
 	}
 	if x.Provider != "" {
-		b = appendKey(b, "provider", &first)
+		b = append(b, ",\"provider\":"...)
 		b = appendString(b, x.Provider)
 	}
 	if x.Reason != "" {
-		b = appendKey(b, "reason", &first)
+		b = append(b, ",\"reason\":"...)
 		b = appendString(b, x.Reason)
 	}
 	if x.Original != "" {
-		b = appendKey(b, "original", &first)
+		b = append(b, ",\"original\":"...)
 		b = appendString(b, x.Original)
 	}
 	if x.Duration != 0 {
-		b = appendKey(b, "duration", &first)
+		b = append(b, ",\"duration\":"...)
 		b = appendInt(b, int64(x.Duration))
 	}
 	if !x.Start.IsZero() {
-		b = appendKey(b, "start", &first)
+		b = append(b, ",\"start\":"...)
 		b = appendTime(b, x.Start)
 	}
 	if !x.End.IsZero() {
-		b = appendKey(b, "end", &first)
+		b = append(b, ",\"end\":"...)
 		b = appendTime(b, x.End)
 	}
 	if x.RiskScore != 0 {
-		b = appendKey(b, "risk_score", &first)
+		b = append(b, ",\"risk_score\":"...)
 		b = appendInt(b, int64(x.RiskScore))
 	}
 	return append(b, '}')
@@ -875,33 +872,32 @@ func (x *EventFields) isZero() bool {
 
 func (x *Crowsnest) appendJSON(b []byte) []byte {
 	b = append(b, '{')
-	first := true
-	b = appendKey(b, "schema_version", &first)
+	b = append(b, "\"schema_version\":"...)
 	b = appendString(b, x.SchemaVersion)
-	b = appendKey(b, "source", &first)
+	b = append(b, ",\"source\":"...)
 	b = appendString(b, x.Source)
 	if !x.Collector.isZero() {
-		b = appendKey(b, "collector", &first)
+		b = append(b, ",\"collector\":"...)
 		b = x.Collector.appendJSON(b)
 	}
 	if len(x.SpoofedFields) > 0 {
-		b = appendKey(b, "spoofed_fields", &first)
+		b = append(b, ",\"spoofed_fields\":"...)
 		b = appendStrings(b, x.SpoofedFields)
 	}
 	if !x.Gap.isZero() {
-		b = appendKey(b, "gap", &first)
+		b = append(b, ",\"gap\":"...)
 		b = x.Gap.appendJSON(b)
 	}
 	if x.Truncated {
-		b = appendKey(b, "truncated", &first)
+		b = append(b, ",\"truncated\":"...)
 		b = appendBool(b, true)
 	}
 	if !x.Image.isZero() {
-		b = appendKey(b, "image", &first)
+		b = append(b, ",\"image\":"...)
 		b = x.Image.appendJSON(b)
 	}
 	if !x.Alert.isZero() {
-		b = appendKey(b, "alert", &first)
+		b = append(b, ",\"alert\":"...)
 		b = x.Alert.appendJSON(b)
 	}
 	return append(b, '}')
@@ -1006,16 +1002,15 @@ func (x *CrowsnestAlert) isZero() bool {
 
 func (x *OCSF) appendJSON(b []byte) []byte {
 	b = append(b, '{')
-	first := true
-	b = appendKey(b, "class_uid", &first)
+	b = append(b, "\"class_uid\":"...)
 	b = appendInt(b, int64(x.ClassUID))
-	b = appendKey(b, "category_uid", &first)
+	b = append(b, ",\"category_uid\":"...)
 	b = appendInt(b, int64(x.CategoryUID))
-	b = appendKey(b, "activity_id", &first)
+	b = append(b, ",\"activity_id\":"...)
 	b = appendInt(b, int64(x.ActivityID))
-	b = appendKey(b, "type_uid", &first)
+	b = append(b, ",\"type_uid\":"...)
 	b = appendInt(b, int64(x.TypeUID))
-	b = appendKey(b, "severity_id", &first)
+	b = append(b, ",\"severity_id\":"...)
 	b = appendInt(b, int64(x.SeverityID))
 	return append(b, '}')
 }

@@ -186,30 +186,51 @@ func GoTypes(r *Registry) ([]byte, error) {
 	}
 
 	// Encoders: one append function per struct, fields in registry order.
+	// Until a required member has been written, whether a key needs its
+	// leading comma is known only at run time (appendKey's first flag); after
+	// one, every key is written with its comma as one constant.
 	writeEncoder := func(recv, name string, n *node, alerts bool) {
-		fmt.Fprintf(&b, "func (%s *%s) appendJSON(b []byte) []byte {\n\tb = append(b, '{')\n\tfirst := true\n", recv, name)
-		for _, c := range n.children {
+		var body bytes.Buffer
+		usesFirst, written := false, false
+		for i, c := range n.children {
 			if !alerts && c.alertAll {
 				continue
 			}
 			sel := recv + "." + goName(c.segment)
-			key := fmt.Sprintf("%q", c.segment)
+			var key string
+			switch {
+			case written:
+				key = fmt.Sprintf("b = append(b, %q...)", `,"`+c.segment+`":`)
+			case i == 0 && c.required:
+				key = fmt.Sprintf("b = append(b, %q...)", `"`+c.segment+`":`)
+			default:
+				key = fmt.Sprintf("b = appendKey(b, %q, &first)", c.segment)
+				usesFirst = true
+			}
+			if c.required {
+				written = true
+			}
 			if c.field == nil && c.required {
-				fmt.Fprintf(&b, "\tb = appendKey(b, %s, &first)\n\tb = %s.appendJSON(b)\n", key, sel)
+				fmt.Fprintf(&body, "\t%s\n\tb = %s.appendJSON(b)\n", key, sel)
 				continue
 			}
 			if c.field == nil {
-				fmt.Fprintf(&b, "\tif !%s.isZero() {\n\t\tb = appendKey(b, %s, &first)\n\t\tb = %s.appendJSON(b)\n\t}\n", sel, key, sel)
+				fmt.Fprintf(&body, "\tif !%s.isZero() {\n\t\t%s\n\t\tb = %s.appendJSON(b)\n\t}\n", sel, key, sel)
 				continue
 			}
 			f := c.field
 			cond, val := encodeExpr(f, sel)
 			if f.Required {
-				fmt.Fprintf(&b, "\tb = appendKey(b, %s, &first)\n\t%s\n", key, val)
+				fmt.Fprintf(&body, "\t%s\n\t%s\n", key, val)
 			} else {
-				fmt.Fprintf(&b, "\tif %s {\n\t\tb = appendKey(b, %s, &first)\n\t\t%s\n\t}\n", cond, key, val)
+				fmt.Fprintf(&body, "\tif %s {\n\t\t%s\n\t\t%s\n\t}\n", cond, key, val)
 			}
 		}
+		fmt.Fprintf(&b, "func (%s *%s) appendJSON(b []byte) []byte {\n\tb = append(b, '{')\n", recv, name)
+		if usesFirst {
+			fmt.Fprintf(&b, "\tfirst := true\n")
+		}
+		b.Write(body.Bytes())
 		fmt.Fprintf(&b, "\treturn append(b, '}')\n}\n\n")
 	}
 	writeZero := func(recv, name string, n *node) {
