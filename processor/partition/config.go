@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
 )
 
@@ -15,41 +14,50 @@ import (
 type Config struct {
 	// ReplicaID names this replica in the membership bucket: letters,
 	// digits, '-' and '_', at most 64 bytes. Two live replicas must not
-	// share it. Default: the host name, sanitized, and a random suffix.
+	// share it. Empty (the default): the host name, sanitized, and a random
+	// suffix chosen at start.
 	ReplicaID string `yaml:"replica_id"`
 	// Lease is how long a replica that stopped renewing (killed, cut off
 	// from NATS) keeps its partitions before the others take them over. It
 	// is renewed every third of it. Shorter: faster take-over of a dead
 	// replica's partitions; longer: fewer needless hand-overs when NATS is
-	// slow.
+	// slow. Give every replica the same lease: it is the bucket's TTL.
 	Lease time.Duration `yaml:"lease"`
 }
 
-// NewDefaultConfig returns a random replica id and a 10 s lease.
+// NewDefaultConfig returns a generated replica id and a 10 s lease.
 func NewDefaultConfig() Config {
+	return Config{Lease: 10 * time.Second}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ReplicaID != "" {
+		if err := validID(c.ReplicaID); err != nil {
+			errs = append(errs, config.FieldError("replica_id", "%w (try %q)", err, sanitizeID(c.ReplicaID)))
+		}
+	}
+	if c.Lease < time.Second {
+		errs = append(errs, config.FieldError("lease", "must be at least 1s (e.g. 10s), got %s", c.Lease))
+	}
+	return errors.Join(errs...)
+}
+
+// generatedID is the host name, made an id, and a random suffix: unique
+// across replicas on one host and across restarts.
+func generatedID() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "processor"
 	}
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
-	id := topology.SanitizeToken(host)
+	id := sanitizeID(host)
 	if len(id) > 55 {
 		id = id[:55]
 	}
-	return Config{ReplicaID: sanitizeID(id) + "-" + hex.EncodeToString(suffix[:]), Lease: 10 * time.Second}
-}
-
-// Validate reports every invalid field.
-func (c Config) Validate() error {
-	var errs []error
-	if err := validID(c.ReplicaID); err != nil {
-		errs = append(errs, config.FieldError("replica_id", "%w (try %q)", err, sanitizeID(c.ReplicaID)))
-	}
-	if c.Lease < time.Second {
-		errs = append(errs, config.FieldError("lease", "must be at least 1s (e.g. 10s), got %s", c.Lease))
-	}
-	return errors.Join(errs...)
+	return id + "-" + hex.EncodeToString(suffix[:])
 }
 
 var errBadID = errors.New("must be 1 to 64 letters, digits, '-' or '_'")

@@ -13,7 +13,8 @@ func TestConfigValidate(t *testing.T) {
 		want   []string
 	}{
 		{"defaults", func(*Config) {}, nil},
-		{"empty id", func(c *Config) { c.ReplicaID = "" }, []string{"replica_id: must be 1 to 64"}},
+		{"generated id", func(c *Config) { c.ReplicaID = "" }, nil},
+		{"given id", func(c *Config) { c.ReplicaID = "proc-1" }, nil},
 		{"dotted id", func(c *Config) { c.ReplicaID = "a.b" }, []string{"replica_id: must be 1 to 64", `try "a_b"`}},
 		{"long id", func(c *Config) { c.ReplicaID = strings.Repeat("a", 65) }, []string{"replica_id"}},
 		{"short lease", func(c *Config) { c.Lease = 100 * time.Millisecond }, []string{"lease: must be at least 1s"}},
@@ -39,8 +40,8 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	a, b := NewDefaultConfig(), NewDefaultConfig()
-	if a.ReplicaID == b.ReplicaID {
-		t.Errorf("two default replica ids are the same: %s", a.ReplicaID)
+	a, b := generatedID(), generatedID()
+	if a == b || validID(a) != nil {
+		t.Errorf("generated ids %q, %q: not unique or not valid", a, b)
 	}
 }

@@ -34,6 +34,9 @@ func New(js jetstream.JetStream, cfg Config, partitions int, log *slog.Logger) (
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ReplicaID == "" {
+		cfg.ReplicaID = generatedID()
+	}
 	return &Membership{cfg: cfg, partitions: partitions, js: js, updates: make(chan []int, 1),
 		log: log.With("replica", cfg.ReplicaID)}, nil
 }

@@ -48,7 +48,7 @@ func TestEnrichmentIsPublished(t *testing.T) {
 	h := &harness{js: js, run: p.Run}
 	publish := func(source string, data string) {
 		t.Helper()
-		m := nats.NewMsg("crowsnest.raw." + source + ".node-1")
+		m := nats.NewMsg("crowsnest.raw." + source + ".node-1." + topology.KeyToken("node/node-1"))
 		m.Data = []byte(data)
 		m.Header.Set(headers.Node, "worker-1")
 		if _, err := js.PublishMsg(ctx, m); err != nil {

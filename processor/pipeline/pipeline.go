@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +22,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/processor/detect/kvstate"
 	"github.com/crowsnest-siem/crowsnest/processor/enrich"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
+	"github.com/crowsnest-siem/crowsnest/processor/partition"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
@@ -63,6 +64,9 @@ type Settings struct {
 	Sources []string
 	// Consumer is the durable consumer configuration (from topology).
 	Consumer topology.ConsumerSettings
+	// Partitions is topology.partitions, the partition count of the raw
+	// streams; 0 means topology.DefaultPartitions.
+	Partitions int
 	// Detector replaces the engine New builds from Config.Detect (tests
 	// inject one); nil means build it when detection is enabled.
 	Detector Detector
@@ -88,6 +92,10 @@ type Pipeline struct {
 	cfg  Config
 	set  Settings
 	log  *slog.Logger
+	pm   partitionMetrics
+
+	errMu sync.Mutex
+	errs  []error // consumers that failed while running
 }
 
 // New builds a pipeline; Run starts it.
@@ -101,7 +109,18 @@ func New(js jetstream.JetStream, norm Normalizer, dlq DeadLetterer, cfg Config, 
 	if len(set.Sources) == 0 {
 		set.Sources = topology.Sources()
 	}
+	if set.Partitions == 0 {
+		set.Partitions = topology.DefaultPartitions
+	}
+	if set.Partitions < 1 || set.Partitions > topology.MaxPartitions {
+		return nil, fmt.Errorf("processor: partitions must be 1..%d, got %d", topology.MaxPartitions, set.Partitions)
+	}
 	p := &Pipeline{js: js, pub: js, norm: norm, dlq: dlq, cfg: cfg, set: set, log: set.Logger.With("component", "processor")}
+	pm, err := newPartitionMetrics(set.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	p.pm = pm
 	switch {
 	case set.Enricher != nil:
 		p.enr = set.Enricher
@@ -162,28 +181,42 @@ func newEngine(cfg detect.Config, log *slog.Logger, opts ...detect.Option) (*det
 	return detect.NewEngine(rules, cfg, opts...), nil
 }
 
-// Run consumes until ctx is cancelled, then stops fetching, finishes the
-// messages in hand (publish, wait for acks, ack inputs) and returns.
+// Run takes part in the processor replicas' membership (processor/partition)
+// and consumes the partitions assigned to this replica, on every raw stream,
+// until ctx is cancelled; then it stops fetching, finishes the messages in
+// hand (publish, wait for acks, ack inputs), gives its partitions up and
+// returns. A partition taken away while running is handed over the same way.
 func (p *Pipeline) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, len(p.set.Sources))
+	// Every partition's consumers exist before any replica pulls, so the
+	// ones this replica may be given later need no setup then.
 	for _, src := range p.set.Sources {
 		stream, err := topology.RawStream(src)
 		if err != nil {
 			return err
 		}
-		cons, err := topology.EnsureConsumer(ctx, p.js, topology.ConsumerDecl{Stream: stream, Config: topology.ProcessorConsumerConfig(p.set.Consumer)})
-		if err != nil {
-			return fmt.Errorf("processor: %w", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.consume(ctx, src, cons); err != nil {
-				errs <- fmt.Errorf("processor on %s: %w", stream, err)
+		for part := range p.set.Partitions {
+			cc, err := topology.ProcessorConsumerConfig(src, part, p.set.Consumer)
+			if err != nil {
+				return fmt.Errorf("processor: %w", err)
 			}
-		}()
+			if _, err := topology.EnsureConsumer(ctx, p.js, topology.ConsumerDecl{Stream: stream, Config: cc}); err != nil {
+				return fmt.Errorf("processor: %w", err)
+			}
+		}
 	}
+	members, err := partition.New(p.js, p.cfg.Partitions, p.set.Partitions, p.log)
+	if err != nil {
+		return fmt.Errorf("processor: %w", err)
+	}
+	p.log = p.log.With("replica", members.ID())
+
+	var wg sync.WaitGroup
+	memberErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		memberErr <- members.Run(ctx)
+	}()
 	if p.eng != nil {
 		// Rule directories are watched while the pipeline runs.
 		wg.Add(1)
@@ -192,14 +225,115 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			detect.Watch(ctx, p.cfg.Detect, p.eng, detect.LoadOptions{Placeholders: p.cfg.Detect.Placeholders}, p.log, p.fp)
 		}()
 	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
+
+	workers := map[int]*partitionWorker{}
+	for owned := range members.Updates() {
+		p.reconcile(ctx, workers, owned)
 	}
-	return errors.Join(all...)
+	// Updates is closed: ctx is done (or the membership could not start).
+	p.reconcile(ctx, workers, nil)
+	wg.Wait()
+	p.addErr(<-memberErr)
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return errors.Join(p.errs...)
 }
+
+func (p *Pipeline) addErr(err error) {
+	if err == nil {
+		return
+	}
+	p.errMu.Lock()
+	p.errs = append(p.errs, err)
+	p.errMu.Unlock()
+}
+
+// partitionWorker consumes one partition on every raw stream.
+type partitionWorker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// reconcile makes the running workers those of owned: it first hands over
+// the partitions no longer ours (each drained: its messages in hand finished
+// and acked, then unpinned so the new owner is pinned at once rather than
+// after pinned_ttl), then starts the new ones.
+func (p *Pipeline) reconcile(ctx context.Context, workers map[int]*partitionWorker, owned []int) {
+	var released []int
+	for part, w := range workers {
+		if !slices.Contains(owned, part) {
+			w.cancel()
+			released = append(released, part)
+		}
+	}
+	slices.Sort(released)
+	for _, part := range released {
+		<-workers[part].done
+		delete(workers, part)
+		p.unpin(ctx, part)
+		p.pm.handovers.WithLabelValues("released").Inc()
+		p.log.Info("partition released", "partition", part)
+	}
+	for _, part := range owned {
+		if _, ok := workers[part]; ok || ctx.Err() != nil {
+			continue
+		}
+		workers[part] = p.startPartition(ctx, part)
+		p.pm.handovers.WithLabelValues("acquired").Inc()
+		p.log.Info("partition acquired", "partition", part)
+	}
+	p.pm.owned.Set(float64(len(workers)))
+}
+
+func (p *Pipeline) startPartition(ctx context.Context, part int) *partitionWorker {
+	wctx, cancel := context.WithCancel(ctx)
+	w := &partitionWorker{cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for _, src := range p.set.Sources {
+		stream, _ := topology.RawStream(src) // checked by Run
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cons, err := p.js.Consumer(wctx, stream, topology.ProcessorConsumerName(part))
+			if err == nil {
+				err = p.consume(wctx, src, cons)
+			}
+			if err != nil && wctx.Err() == nil {
+				p.log.Error("partition consumer failed", "stream", stream, "partition", part, "error", err)
+				p.addErr(fmt.Errorf("processor on %s partition %d: %w", stream, part, err))
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(w.done)
+	}()
+	return w
+}
+
+// unpin releases this replica's pin on part's consumers, if it holds it.
+func (p *Pipeline) unpin(ctx context.Context, part int) {
+	if p.set.Consumer.PinnedTTL <= 0 {
+		return
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, src := range p.set.Sources {
+		stream, _ := topology.RawStream(src)
+		s, err := p.js.Stream(uctx, stream)
+		if err == nil {
+			err = s.UnpinConsumer(uctx, topology.ProcessorConsumerName(part), topology.ProcessorPriorityGroup)
+		}
+		if err != nil {
+			// The pin then lapses after pinned_ttl: a slower hand-over, not a wrong one.
+			p.log.Debug("unpin partition consumer", "stream", stream, "partition", part, "error", err)
+		}
+	}
+}
+
+// fetchWait is how long one fetch waits for messages. It bounds how long a
+// stop or a hand-over waits for the fetch in progress.
+const fetchWait = time.Second
 
 // pending is one input whose outputs have not all been acknowledged yet.
 type pending struct {
@@ -213,12 +347,15 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.FetchBatch))
-	if err != nil {
-		return fmt.Errorf("start pulling: %w", err)
+	// Fetches, not a continuous pull: a fetch ends with every message the
+	// server sent for it received, so stopping between fetches leaves no
+	// message in transit to come back after ack_wait — after the next owner
+	// of the partition has processed later ones.
+	opts := []jetstream.FetchOpt{jetstream.FetchMaxWait(fetchWait)}
+	if p.set.Consumer.PinnedTTL > 0 {
+		// Only the pinned replica receives; the others' pulls wait their turn.
+		opts = append(opts, jetstream.FetchPriorityGroup(topology.ProcessorPriorityGroup))
 	}
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
 
 	// The acker waits for each output's PubAck and only then acks the input,
 	// so a crash in between leaves the input unacked: it is redelivered and
@@ -291,18 +428,11 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		}
 		return nil
 	}
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			return fmt.Errorf("next message: %w", err)
-		}
+	handle := func(msg jetstream.Msg) {
 		p.set.Metrics.Received(1)
 		rec := recordOf(source, msg)
 		futs, partErrs, pubErr = nil, partErrs[:0], nil
-		err = p.norm.NormalizeEach(&rec, &ev, emit)
+		err := p.norm.NormalizeEach(&rec, &ev, emit)
 		switch {
 		case pubErr != nil:
 			// Outputs already published are dropped as duplicates when the
@@ -310,23 +440,51 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 			p.log.Warn("publish event", "source", source, "error", pubErr)
 			p.set.Metrics.Error(telemetry.PublishFailed, telemetry.StageSending)
 			p.retry(ctx, msg, source, pubErr)
-			continue
+			return
 		case err != nil: // the record as a whole is rejected
 			p.reject(ctx, msg, source, err, true)
-			continue
+			return
 		case len(partErrs) > 0 && len(futs) == 0:
 			p.reject(ctx, msg, source, errors.Join(partErrs...), true)
-			continue
+			return
 		case len(partErrs) > 0:
 			// Some parts of a batch are bad: the record goes to the dead-letter
 			// stream naming them, the good parts go on, and the input is acked
 			// once they are stored.
 			if !p.reject(ctx, msg, source, errors.Join(partErrs...), false) {
-				continue
+				return
 			}
 		}
 		inflight <- pending{msg: msg, source: source, acks: futs}
 	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(p.cfg.FetchBatch, opts...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				return fmt.Errorf("fetch: %w", err)
+			}
+			p.log.Warn("fetch failed; retrying", "source", source, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(p.cfg.RetryDelay):
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			handle(msg)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			// A pin moved, a reconnect: the next fetch starts afresh.
+			p.log.Debug("fetch ended", "source", source, "error", err)
+			if errors.Is(err, jetstream.ErrConsumerDeleted) {
+				return fmt.Errorf("fetch: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (p *Pipeline) ackLoop(inflight <-chan pending) {
@@ -406,9 +564,9 @@ func recordOf(source string, msg jetstream.Msg) normalize.Record {
 		ID:      h.Get(headers.MsgID),
 		Node:    h.Get(headers.Node),
 	}
-	// crowsnest.raw.<source>.<collector>
-	if parts := strings.SplitN(msg.Subject(), ".", 4); len(parts) == 4 {
-		rec.Collector = parts[3]
+	// crowsnest.raw.<source>.<partition>.<collector>.<key>
+	if st, ok := topology.ParseRawStored(msg.Subject()); ok {
+		rec.Collector = st.Collector
 	}
 	if v := h.Get(headers.Observed); v != "" {
 		if t, err := headers.ParseTime(v); err == nil {
@@ -426,6 +584,9 @@ type Config struct {
 	Enrich enrich.Config `yaml:"enrich"`
 	// Detect is the detection stage: rules, suppression.
 	Detect detect.Config `yaml:"detect"`
+	// Partitions is how this replica shares the raw streams' partitions
+	// with the others (processor/partition).
+	Partitions partition.Config `yaml:"partitions"`
 	// FetchBatch is how many messages each raw stream's pull requests ask for.
 	FetchBatch int `yaml:"fetch_batch"`
 	// MaxInFlight bounds outputs published and not yet acknowledged, per raw stream.
@@ -438,7 +599,7 @@ type Config struct {
 
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
-	return Config{Normalize: normalize.NewDefaultConfig(), Enrich: enrich.NewDefaultConfig(), Detect: detect.NewDefaultConfig(), FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
+	return Config{Normalize: normalize.NewDefaultConfig(), Enrich: enrich.NewDefaultConfig(), Detect: detect.NewDefaultConfig(), Partitions: partition.NewDefaultConfig(), FetchBatch: 500, MaxInFlight: 1024, RetryDelay: 2 * time.Second, DeadLetterTimeout: 10 * time.Second}
 }
 
 // Validate reports every invalid field, paths relative to `processor`.
@@ -454,6 +615,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Detect.Validate(); err != nil {
 		errs = append(errs, &config.ValidationError{Path: "detect", Err: err})
+	}
+	if err := c.Partitions.Validate(); err != nil {
+		errs = append(errs, &config.ValidationError{Path: "partitions", Err: err})
 	}
 	if c.FetchBatch < 1 || c.FetchBatch > 10000 {
 		errs = append(errs, config.FieldError("fetch_batch", "must be 1..10000, got %d", c.FetchBatch))

@@ -64,7 +64,7 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) publishRaw(t *testing.T, id string, data []byte) *jetstream.PubAck {
 	t.Helper()
-	m := nats.NewMsg("crowsnest.raw.k8s_audit.node-1")
+	m := nats.NewMsg("crowsnest.raw.k8s_audit.node-1." + topology.KeyToken("ns/shop"))
 	m.Data = data
 	m.Header.Set(headers.MsgID, id)
 	m.Header.Set(headers.Node, "node-1")
