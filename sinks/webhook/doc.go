@@ -17,7 +17,7 @@
 // dotted name ("" when absent), {{.ID}} is event.id, {{.Alert}} tells alerts
 // from events, {{.JSON}} is the whole document, and the json function quotes
 // a string for a JSON body: {"summary": {{json (.Get "message")}}}. In a slack
-// payload Get escapes &, < and >, so event data cannot ping @channel or forge
+// payload Get, JSON and ID escape &, < and >, so event data cannot ping @channel or forge
 // links. A template body declared JSON that does not parse fails its record.
 //
 // Every request carries Content-Type, User-Agent crowsnest-webhook, the

@@ -23,7 +23,7 @@ const DefaultSlackTemplate = `{{if .Alert}}:rotating_light: *{{.Get "rule.name"}
 
 // Record is what a template sees: one record, read through Get.
 type Record struct {
-	// ID is the record's event.id.
+	// ID is the record's event.id (escaped in a slack payload).
 	ID string
 	// Alert is true for a record of the alerts stream.
 	Alert bool
@@ -53,8 +53,14 @@ func (r Record) Get(path string) string {
 	return s
 }
 
-// JSON returns the whole document as published.
-func (r Record) JSON() string { return string(r.raw) }
+// JSON returns the whole document as published (escaped in a slack
+// payload, like Get).
+func (r Record) JSON() string {
+	if r.escape != nil {
+		return r.escape(string(r.raw))
+	}
+	return string(r.raw)
+}
 
 // escapePath escapes the characters gjson gives a meaning to, so a template
 // names fields by their plain dotted names.
@@ -119,6 +125,7 @@ func (r *renderer) text(rec sink.Record) (string, error) {
 	data := Record{ID: rec.ID, Alert: rec.Kind == sink.KindAlerts, raw: rec.Data}
 	if r.payload == PayloadSlack {
 		data.escape = slackEscape
+		data.ID = slackEscape(data.ID)
 	}
 	var b strings.Builder
 	if err := r.tmpl.Execute(&b, data); err != nil {

@@ -301,7 +301,7 @@ func FuzzRenderSlack(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		body, err := r.one(sink.Record{Data: doc, ID: "x", Kind: sink.KindAlerts})
+		body, err := r.one(sink.Record{Data: doc, ID: "<!here>", Kind: sink.KindAlerts})
 		if err != nil {
 			return
 		}
