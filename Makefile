@@ -55,6 +55,11 @@ generate: ## regenerate Go types, ClickHouse DDL, Elasticsearch templates and do
 check-generated: ## fail when a generated file is stale
 	go test -count=1 -run TestGeneratedFilesAreFresh ./schemas/
 
+chaos: ## the fault suite (SIGKILL the run and each stage, NATS away): real processes, every event id checked; see docs/RELIABILITY.md
+	cd e2e && CROWSNEST_CHAOS=1 go test -count=1 -v -timeout 90m ./chaos/
+
+.PHONY: chaos
+
 clean: ## remove binaries and the default run data dir
 	rm -rf $(BIN) $(DATA_DIR)
 
