@@ -26,6 +26,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/sinks/clickhouse/internal/chtest"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink/sinktest"
+	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -588,4 +589,68 @@ func someNonZero(rows [][]any) bool {
 		}
 	}
 	return false
+}
+
+// The provisioning files decode strictly into what Grafana reads, and the
+// datasource they provision is the plugin the dashboards select.
+func TestGrafanaProvisioning(t *testing.T) {
+	type datasources struct {
+		APIVersion  int `yaml:"apiVersion"`
+		Datasources []struct {
+			Name     string `yaml:"name"`
+			Type     string `yaml:"type"`
+			JSONData struct {
+				Host            string `yaml:"host"`
+				Port            int    `yaml:"port"`
+				Protocol        string `yaml:"protocol"`
+				Secure          bool   `yaml:"secure"`
+				Username        string `yaml:"username"`
+				DefaultDatabase string `yaml:"defaultDatabase"`
+			} `yaml:"jsonData"`
+			SecureJSONData struct {
+				Password string `yaml:"password"`
+			} `yaml:"secureJsonData"`
+		} `yaml:"datasources"`
+	}
+	type dashboards struct {
+		APIVersion int `yaml:"apiVersion"`
+		Providers  []struct {
+			Name            string `yaml:"name"`
+			Folder          string `yaml:"folder"`
+			Type            string `yaml:"type"`
+			DisableDeletion bool   `yaml:"disableDeletion"`
+			AllowUIUpdates  bool   `yaml:"allowUiUpdates"`
+			Options         struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	decode := func(name string, into any) {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(grafanaDir, "provisioning", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(into); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	var ds datasources
+	decode("datasources/crowsnest-clickhouse.yaml", &ds)
+	if ds.APIVersion != 1 || len(ds.Datasources) != 1 {
+		t.Fatalf("datasources: %+v", ds)
+	}
+	d := ds.Datasources[0]
+	if d.Type != pluginType || d.JSONData.DefaultDatabase != chsink.NewDefaultConfig().Database ||
+		(d.JSONData.Protocol != "http" && d.JSONData.Protocol != "native") || d.JSONData.Port == 0 ||
+		!strings.HasPrefix(d.SecureJSONData.Password, "$") {
+		t.Errorf("datasource %+v: want the plugin, the sink's database, a protocol and port, a password from the environment", d)
+	}
+	var db dashboards
+	decode("dashboards/crowsnest.yaml", &db)
+	if db.APIVersion != 1 || len(db.Providers) != 1 || db.Providers[0].Type != "file" || db.Providers[0].Options.Path == "" {
+		t.Errorf("dashboard providers: %+v", db)
+	}
 }
