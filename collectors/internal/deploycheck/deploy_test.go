@@ -10,6 +10,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/crowsnest-siem/crowsnest/deploy/helm/chartcheck/hardening"
 )
 
 const root = "../../../deploy/k8s"
@@ -98,56 +100,12 @@ func TestManifestsDecodeStrictlyAndAreHardened(t *testing.T) {
 	}
 }
 
+// hardened applies the invariants the Helm chart's check shares
+// (deploy/helm/chartcheck/hardening).
 func hardened(t *testing.T, name string, spec *corev1.PodSpec) {
 	t.Helper()
-	if spec.HostPID || spec.HostIPC || spec.HostNetwork {
-		t.Errorf("%s: host namespaces shared", name)
-	}
-	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
-		t.Errorf("%s: automountServiceAccountToken must be false", name)
-	}
-	all := append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
-	for _, c := range all {
-		where := name + " container " + c.Name
-		sc := c.SecurityContext
-		if sc == nil {
-			t.Errorf("%s: no securityContext", where)
-			continue
-		}
-		nonRoot := (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) ||
-			(sc.RunAsNonRoot == nil && spec.SecurityContext != nil && spec.SecurityContext.RunAsNonRoot != nil && *spec.SecurityContext.RunAsNonRoot)
-		if !nonRoot || (sc.RunAsUser != nil && *sc.RunAsUser == 0) {
-			t.Errorf("%s: must run as non-root", where)
-		}
-		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-			t.Errorf("%s: readOnlyRootFilesystem must be true", where)
-		}
-		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			t.Errorf("%s: allowPrivilegeEscalation must be false", where)
-		}
-		if sc.Privileged != nil && *sc.Privileged {
-			t.Errorf("%s: privileged", where)
-		}
-		if sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) > 0 {
-			t.Errorf("%s: capabilities must drop ALL and add none", where)
-		}
-		seccomp := sc.SeccompProfile
-		if seccomp == nil && spec.SecurityContext != nil {
-			seccomp = spec.SecurityContext.SeccompProfile
-		}
-		if seccomp == nil || seccomp.Type != corev1.SeccompProfileTypeRuntimeDefault {
-			t.Errorf("%s: seccompProfile must be RuntimeDefault", where)
-		}
-		if c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
-			t.Errorf("%s: cpu and memory limits must be set", where)
-		}
-		for _, m := range c.VolumeMounts {
-			for _, v := range spec.Volumes {
-				if v.Name == m.Name && v.HostPath != nil && !m.ReadOnly && !strings.HasPrefix(v.HostPath.Path, "/var/lib/crowsnest") {
-					t.Errorf("%s: host path %s mounted writable", where, v.HostPath.Path)
-				}
-			}
-		}
+	if err := hardening.PodSpec(name, spec); err != nil {
+		t.Error(err)
 	}
 }
 
