@@ -12,7 +12,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DATA_DIR     ?= .data
 RUN_FLAGS    ?=
 
-.PHONY: all build run test test-unit bench lint fmt generate check-generated clean help
+.PHONY: all build run test test-unit bench lint fmt generate check-generated clean help helm-lint
 
 all: build
 
@@ -59,6 +59,9 @@ chaos: ## the fault suite (SIGKILL the run and each stage, NATS away): real proc
 	cd e2e && CROWSNEST_CHAOS=1 go test -count=1 -v -timeout 90m ./chaos/
 
 .PHONY: chaos
+
+helm-lint: ## render deploy/helm/crowsnest in process (Helm's library) and check every manifest, value set and schema rejection
+	cd deploy/helm/chartcheck && go vet ./... && go test -count=1 ./...
 
 clean: ## remove binaries and the default run data dir
 	rm -rf $(BIN) $(DATA_DIR)
