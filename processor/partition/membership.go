@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,13 +16,33 @@ import (
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 )
 
-// Membership holds this replica's lease and says which partitions it owns.
+// Keys in the bucket: member.<replica> is a replica's lease; claim.<p> says
+// which replica processes partition p. Both expire a lease after their last
+// renewal.
+const (
+	memberPrefix = "member."
+	claimPrefix  = "claim."
+)
+
+// Membership holds this replica's lease and its partitions' claims, and says
+// which partitions it may process.
+//
+// A partition is processed by the replica that holds its claim. A replica
+// claims a partition assigned to it only once the claim is free: the
+// previous owner deletes it after it has finished (Release) — or it expires
+// a lease after that owner died. So two replicas never process one partition
+// at once, however slow the previous owner is to let go.
 type Membership struct {
 	cfg        Config
 	partitions int
 	js         jetstream.JetStream
 	log        *slog.Logger
 	updates    chan []int
+	wake       chan struct{}
+
+	mu     sync.Mutex
+	kv     jetstream.KeyValue
+	claims map[int]uint64 // partition -> revision of our claim
 }
 
 // New returns a Membership of a replica among those sharing partitions
@@ -38,116 +61,252 @@ func New(js jetstream.JetStream, cfg Config, partitions int, log *slog.Logger) (
 		cfg.ReplicaID = generatedID()
 	}
 	return &Membership{cfg: cfg, partitions: partitions, js: js, updates: make(chan []int, 1),
-		log: log.With("replica", cfg.ReplicaID)}, nil
+		wake: make(chan struct{}, 1), claims: map[int]uint64{}, log: log.With("replica", cfg.ReplicaID)}, nil
 }
 
 // ID is this replica's id.
 func (m *Membership) ID() string { return m.cfg.ReplicaID }
 
-// Updates delivers the partitions this replica owns (ascending) each time
-// they change; a reader that falls behind gets the latest set. It is closed
-// when Run returns.
+// Updates delivers the partitions this replica may process (ascending) each
+// time they change; a reader that falls behind gets the latest set. A
+// partition leaving the set must be stopped, its messages in hand finished,
+// and then Released. Updates is closed when Run returns.
 func (m *Membership) Updates() <-chan []int { return m.updates }
 
-// Run holds the lease until ctx ends, then deletes it (so the others take
-// over at once, not a lease later) and closes Updates. It fails only when
-// the bucket cannot be set up; once running, a renewal NATS refuses is
-// logged and retried at the next tick, and the replica keeps the partitions
-// it has (the pinned consumers keep them exclusive) until it learns better.
+// Release gives up partition p's claim once this replica has stopped
+// processing it, so that its next owner claims it at once. Call it for every
+// partition that left the Updates set, and for every partition still held
+// after Run returned.
+func (m *Membership) Release(ctx context.Context, p int) {
+	m.mu.Lock()
+	rev, ok := m.claims[p]
+	delete(m.claims, p)
+	kv := m.kv
+	m.mu.Unlock()
+	if !ok || kv == nil {
+		return
+	}
+	if err := kv.Delete(ctx, claimKey(p), jetstream.LastRevision(rev)); err != nil {
+		m.log.Warn("release partition claim; it expires instead", "partition", p, "error", err)
+	}
+	m.poke()
+}
+
+// Held is the partitions this replica holds claims on.
+func (m *Membership) Held() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]int, 0, len(m.claims))
+	for p := range m.claims {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *Membership) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func claimKey(p int) string { return claimPrefix + strconv.Itoa(p) }
+
+// Run holds the lease and the claims until ctx ends, then deletes the lease
+// (so the others reassign at once, not a lease later) and closes Updates;
+// the claims are the caller's to Release once it has stopped. Run fails only
+// when the bucket cannot be set up; once running, a renewal NATS refuses is
+// logged and retried, and claims not renewed for two thirds of a lease are
+// given up (Updates drops them), since by the time they expire another
+// replica may take them.
 func (m *Membership) Run(ctx context.Context) error {
 	defer close(m.updates)
 	kv, err := m.js.CreateOrUpdateKeyValue(ctx, topology.ProcessorsBucketConfig(m.cfg.Lease))
 	if err != nil {
 		return fmt.Errorf("membership bucket %s: %w", topology.ProcessorsBucket, err)
 	}
-	// A watch wakes us when a replica joins or leaves cleanly; an expired
-	// lease shows only in the listing at the next tick.
-	wake := make(chan struct{}, 1)
+	m.mu.Lock()
+	m.kv = kv
+	m.mu.Unlock()
+	// A watch wakes us when a replica joins or leaves, or a claim is
+	// released; an expiry shows only in the listing at the next tick.
 	if w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly(), jetstream.MetaOnly()); err == nil {
 		defer func() { _ = w.Stop() }()
-		go func() {
-			known := map[string]bool{}
-			for e := range w.Updates() {
-				if e == nil {
-					continue
-				}
-				// Renewals of replicas already known change nothing.
-				if e.Operation() == jetstream.KeyValuePut {
-					if known[e.Key()] {
-						continue
-					}
-					known[e.Key()] = true
-				} else {
-					delete(known, e.Key())
-				}
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			}
-		}()
+		go m.forwardChanges(w)
 	} else {
 		m.log.Warn("membership watch failed; changes are seen at each renewal", "error", err)
 	}
 
 	tick := time.NewTicker(m.cfg.Lease / 3)
 	defer tick.Stop()
-	var owned []int
-	first := true
-	renew := true
+	var (
+		sent      []int
+		first     = true
+		renew     = true
+		lastRenew = time.Now()
+	)
 	for {
 		if renew {
-			if _, err := kv.Put(ctx, m.cfg.ReplicaID, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil && ctx.Err() == nil {
-				m.log.Warn("renew membership lease", "error", err)
+			if m.renew(ctx, kv) {
+				lastRenew = time.Now()
+			} else if time.Since(lastRenew) > 2*m.cfg.Lease/3 {
+				// Our claims may expire before we can renew them: stop
+				// processing rather than risk two owners.
+				m.dropClaims()
 			}
 		}
-		if members, err := listMembers(ctx, kv); err != nil {
+		if members, err := m.members(ctx, kv); err != nil {
 			if ctx.Err() == nil {
 				m.log.Warn("list processor replicas", "error", err)
 			}
 		} else {
-			if !slices.Contains(members, m.cfg.ReplicaID) {
-				members = append(members, m.cfg.ReplicaID) // our put may not be visible yet
-			}
-			now := Assign(members, m.partitions)[m.cfg.ReplicaID]
-			if first || !slices.Equal(now, owned) {
-				m.log.Info("partitions assigned", "replicas", len(members), "partitions", now)
-				owned, first = now, false
+			assigned := Assign(members, m.partitions)[m.cfg.ReplicaID]
+			m.claim(ctx, kv, assigned)
+			now := m.processable(assigned)
+			if first || !slices.Equal(now, sent) {
+				m.log.Info("partitions to process", "replicas", len(members), "assigned", assigned, "processing", now)
+				sent, first = now, false
 				select {
 				case <-m.updates: // replace a set nobody read yet
 				default:
 				}
-				m.updates <- slices.Clone(owned)
+				m.updates <- slices.Clone(sent)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			if err := kv.Delete(dctx, m.cfg.ReplicaID); err != nil {
+			if err := kv.Delete(dctx, memberPrefix+m.cfg.ReplicaID); err != nil {
 				m.log.Warn("delete membership lease; it expires instead", "error", err)
 			}
 			cancel()
 			return nil
 		case <-tick.C:
 			renew = true
-		case <-wake:
+		case <-m.wake:
 			renew = false
 		}
 	}
 }
 
-func listMembers(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
-	l, err := kv.ListKeys(ctx)
+// forwardChanges wakes Run on a new member, a member leaving, or a claim
+// released; renewals of known keys change nothing.
+func (m *Membership) forwardChanges(w jetstream.KeyWatcher) {
+	known := map[string]bool{}
+	for e := range w.Updates() {
+		if e == nil {
+			continue
+		}
+		if e.Operation() == jetstream.KeyValuePut {
+			if known[e.Key()] {
+				continue
+			}
+			known[e.Key()] = true
+		} else {
+			delete(known, e.Key())
+		}
+		m.poke()
+	}
+}
+
+// renew re-puts the lease and every claim held; false when any failed.
+func (m *Membership) renew(ctx context.Context, kv jetstream.KeyValue) bool {
+	ok := true
+	if _, err := kv.Put(ctx, memberPrefix+m.cfg.ReplicaID, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("renew membership lease", "error", err)
+		}
+		ok = false
+	}
+	m.mu.Lock()
+	held := make(map[int]uint64, len(m.claims))
+	for p, rev := range m.claims {
+		held[p] = rev
+	}
+	m.mu.Unlock()
+	for p, rev := range held {
+		nrev, err := kv.Update(ctx, claimKey(p), []byte(m.cfg.ReplicaID), rev)
+		m.mu.Lock()
+		if cur, still := m.claims[p]; still && cur == rev {
+			if err == nil {
+				m.claims[p] = nrev
+			} else if errors.Is(err, jetstream.ErrKeyExists) {
+				// Someone else's now (ours expired): never process it again
+				// without claiming it afresh.
+				delete(m.claims, p)
+				m.log.Error("partition claim lost", "partition", p)
+			}
+		}
+		m.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			m.log.Warn("renew partition claim", "partition", p, "error", err)
+			ok = false
+		}
+	}
+	return ok
+}
+
+func (m *Membership) dropClaims() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.claims) > 0 {
+		m.log.Error("claims not renewed for two thirds of a lease: stopping their partitions", "partitions", len(m.claims))
+		clear(m.claims)
+	}
+}
+
+// claim tries to take every assigned partition not held yet; a partition
+// still claimed by its previous owner is tried again at the next change.
+func (m *Membership) claim(ctx context.Context, kv jetstream.KeyValue, assigned []int) {
+	for _, p := range assigned {
+		m.mu.Lock()
+		_, held := m.claims[p]
+		m.mu.Unlock()
+		if held {
+			continue
+		}
+		rev, err := kv.Create(ctx, claimKey(p), []byte(m.cfg.ReplicaID))
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
+				m.log.Warn("claim partition", "partition", p, "error", err)
+			}
+			continue
+		}
+		m.mu.Lock()
+		m.claims[p] = rev
+		m.mu.Unlock()
+	}
+}
+
+// processable is the assigned partitions we hold claims on.
+func (m *Membership) processable(assigned []int) []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []int{}
+	for _, p := range assigned {
+		if _, ok := m.claims[p]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (m *Membership) members(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
+	l, err := kv.ListKeysFiltered(ctx, memberPrefix+">")
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
+			return []string{m.cfg.ReplicaID}, nil
 		}
 		return nil, err
 	}
 	defer func() { _ = l.Stop() }()
 	var out []string
 	for k := range l.Keys() {
-		out = append(out, k)
+		out = append(out, strings.TrimPrefix(k, memberPrefix))
+	}
+	if !slices.Contains(out, m.cfg.ReplicaID) {
+		out = append(out, m.cfg.ReplicaID) // our put may not be visible yet
 	}
 	return out, nil
 }

@@ -31,13 +31,24 @@ func startReplica(t *testing.T, srv *embedded.Server, id string, parts int) *rep
 	r := &replica{m: m, cancel: cancel, done: make(chan error, 1), owned: make(chan []int, 64)}
 	go func() { r.done <- m.Run(ctx) }()
 	go func() {
+		// As the pipeline does: stop what left the set, then release it.
 		for u := range m.Updates() {
+			releaseExcept(m, u)
 			r.owned <- u
 		}
+		releaseExcept(m, nil)
 		close(r.owned)
 	}()
 	t.Cleanup(func() { cancel(); <-r.done })
 	return r
+}
+
+func releaseExcept(m *partition.Membership, keep []int) {
+	for _, p := range m.Held() {
+		if !slices.Contains(keep, p) {
+			m.Release(context.Background(), p)
+		}
+	}
 }
 
 // waitCover waits until the latest sets of rs are disjoint, cover every
@@ -124,9 +135,10 @@ func TestMembershipLeaseExpiresWhenKilled(t *testing.T) {
 	vdone := make(chan error, 1)
 	go func() { vdone <- victim.Run(vctx) }()
 	var vOwned []int
-	for vOwned == nil || len(vOwned) == parts {
+	for vOwned == nil || len(vOwned) == parts || len(vOwned) == 0 {
 		select {
 		case vOwned = <-victim.Updates():
+			releaseExcept(victim, vOwned)
 		case <-time.After(10 * time.Second):
 			t.Fatal("victim never got a share")
 		}
@@ -147,11 +159,14 @@ func TestMembershipLeaseExpiresWhenKilled(t *testing.T) {
 		}
 	}
 	waitFor(parts - len(vOwned))
-	nc.Close() // killed: no delete
+	nc.Close() // killed: no delete, no release
 	start := time.Now()
 	got := waitFor(parts)
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("take-over of a dead replica took %s, want about a lease (1.5s) plus a renewal", d)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("a dead replica's claims were taken after %s, before its lease (1.5s) could expire", d)
 	}
 	if fmt.Sprint(got) != fmt.Sprint([]int{0, 1, 2, 3, 4, 5}) {
 		t.Errorf("a owns %v", got)

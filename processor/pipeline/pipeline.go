@@ -228,10 +228,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	workers := map[int]*partitionWorker{}
 	for owned := range members.Updates() {
-		p.reconcile(ctx, workers, owned)
+		p.reconcile(ctx, members, workers, owned)
 	}
 	// Updates is closed: ctx is done (or the membership could not start).
-	p.reconcile(ctx, workers, nil)
+	p.reconcile(ctx, members, workers, nil)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	for _, part := range members.Held() {
+		members.Release(rctx, part) // claimed, never started: ctx ended first
+	}
+	cancel()
 	wg.Wait()
 	p.addErr(<-memberErr)
 	p.errMu.Lock()
@@ -256,9 +261,9 @@ type partitionWorker struct {
 
 // reconcile makes the running workers those of owned: it first hands over
 // the partitions no longer ours (each drained: its messages in hand finished
-// and acked, then unpinned so the new owner is pinned at once rather than
-// after pinned_ttl), then starts the new ones.
-func (p *Pipeline) reconcile(ctx context.Context, workers map[int]*partitionWorker, owned []int) {
+// and acked, then unpinned and its claim released, so the new owner starts
+// at once rather than after pinned_ttl or a lease), then starts the new ones.
+func (p *Pipeline) reconcile(ctx context.Context, members *partition.Membership, workers map[int]*partitionWorker, owned []int) {
 	var released []int
 	for part, w := range workers {
 		if !slices.Contains(owned, part) {
@@ -271,6 +276,9 @@ func (p *Pipeline) reconcile(ctx context.Context, workers map[int]*partitionWork
 		<-workers[part].done
 		delete(workers, part)
 		p.unpin(ctx, part)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		members.Release(rctx, part)
+		cancel()
 		p.pm.handovers.WithLabelValues("released").Inc()
 		p.log.Info("partition released", "partition", part)
 	}
