@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowsnest-siem/crowsnest/cli/query"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 	"github.com/crowsnest-siem/crowsnest/sinks/clickhouse"
 	"github.com/crowsnest-siem/crowsnest/sinks/elasticsearch"
@@ -119,7 +120,7 @@ func TestQueryHunts(t *testing.T) {
 	at := func(hh, mm int) string {
 		return queryDay.Add(time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute).Format(time.RFC3339)
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		name string
 		args []string
 		// more is the note a cut-short result prints.
@@ -134,7 +135,21 @@ func TestQueryHunts(t *testing.T) {
 		{"top_talkers_new_destinations_limit", []string{"top_talkers_new_destinations", "--from", at(9, 0), "--to", at(11, 0), "--baseline-from", at(0, 0), "--limit", "1"}, true},
 		{"alerts_by_rule_per_hour", []string{"alerts_by_rule_per_hour", "--from", at(10, 0), "--to", at(12, 0)}, false},
 		{"alerts_by_rule_per_hour_limit", []string{"alerts_by_rule_per_hour", "--from", at(10, 0), "--to", at(12, 0), "--limit", "2"}, true},
-	} {
+	}
+	catalog, err := query.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range catalog {
+		covered := false
+		for _, c := range cases {
+			covered = covered || c.args[0] == h.Name
+		}
+		if !covered {
+			t.Errorf("hunt %s has no case here: both backends must be tested on it", h.Name)
+		}
+	}
+	for _, tc := range cases {
 		for _, backend := range []string{backendClickHouse, backendElasticsearch} {
 			for _, format := range []string{"txt", "jsonl"} {
 				t.Run(tc.name+"/"+backend+"/"+format, func(t *testing.T) {
