@@ -133,6 +133,7 @@ type rendered struct {
 type pod struct {
 	component string
 	labels    map[string]string
+	meta      metav1.ObjectMeta
 	spec      corev1.PodSpec
 }
 
@@ -178,7 +179,7 @@ func decode(t *testing.T, ms []Manifest) rendered {
 		if sel == nil || !labels.SelectorFromSet(sel.MatchLabels).Matches(labels.Set(tpl.Labels)) {
 			t.Errorf("%s/%s: selector does not match the pod template's labels", kind, meta.Name)
 		}
-		r.pods[kind+"/"+meta.Name] = pod{component: tpl.Labels["app.kubernetes.io/component"], labels: tpl.Labels, spec: tpl.Spec}
+		r.pods[kind+"/"+meta.Name] = pod{component: tpl.Labels["app.kubernetes.io/component"], labels: tpl.Labels, meta: tpl.ObjectMeta, spec: tpl.Spec}
 	}
 	for _, m := range ms {
 		var tm typeMeta
