@@ -201,6 +201,7 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 		Logger:     logger,
 		Metrics:    metrics.Component(telemetry.KindProcessor, "processor"),
 		Consumer:   cfg.Topology.Consumers.Processor,
+		Partitions: cfg.Topology.Partitions,
 		Registerer: reg,
 	})
 	if err != nil {
@@ -237,7 +238,7 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 	errs := []error{err}
 	errs = append(errs, collStage.stop())
 	deadline := time.Now().Add(drainTimeout)
-	waitIdle(js, topology.ProcessorConsumers(cfg.Topology.Consumers.Processor), deadline, logger)
+	waitIdle(js, topology.ProcessorConsumers(cfg.Topology.Partitions, cfg.Topology.Consumers.Processor), deadline, logger)
 	errs = append(errs, procStage.stop())
 	var sinkDecls []topology.ConsumerDecl
 	for _, r := range runners {

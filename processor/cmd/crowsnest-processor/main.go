@@ -52,6 +52,7 @@ func main() {
 			Logger:     env.Logger,
 			Metrics:    env.Metrics.Component(telemetry.KindProcessor, "processor"),
 			Consumer:   cfg.Topology.Consumers.Processor,
+			Partitions: cfg.Topology.Partitions,
 			Registerer: env.Registry,
 		})
 		if err != nil {
