@@ -636,6 +636,8 @@ func TestValuesRejected(t *testing.T) {
 		{"pull policy", `imagePullPolicy: Sometimes`, "imagePullPolicy"},
 		{"host path not absolute", `nodeCollector: {auditd: {enabled: true, hostPath: var/log/audit, file: audit.log}}`, "hostPath"},
 		{"bad size", `nodeCollector: {spoolMaxBytes: 1G}`, "spoolMaxBytes"},
+		{"NATS client TLS without server TLS", `nats: {tls: {existingSecret: nats-ca}}`, "go together"},
+		{"NATS server TLS without client TLS", `nats: {tls: {serverSecret: nats-server-tls}}`, "go together"},
 		{"egress to everywhere", `sinks: {clickhouse: {egress: {to: [{}], ports: []}}}`, "egress"},
 	}
 	for _, tc := range cases {
