@@ -382,3 +382,67 @@ func counterOf(t *testing.T, reg *prometheus.Registry, direction string) prometh
 		}
 	})
 }
+
+// A replica killed mid-run (its connection gone without a word: no drain,
+// no release) loses its partitions after one lease: the survivors take them
+// over, the records it had fetched come back after ack_wait, and every
+// output is stored exactly once.
+func TestKilledReplicaPartitionsTakenOver(t *testing.T) {
+	const entities, perEntity = 16, 40
+	c := newCluster(t)
+	r1, r2 := c.start(t, "r1"), c.start(t, "r2")
+	c.waitBalanced(t, r1, r2)
+	c.publish(t, entities, 0, perEntity/2)
+	c.waitEvents(t, entities*perEntity/4)
+	r2.nc.Close() // SIGKILL, as far as NATS can tell
+	start := time.Now()
+	c.publish(t, entities, perEntity/2, perEntity)
+	c.waitEvents(t, entities*perEntity)
+	t.Logf("all events stored %s after the kill", time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(10 * time.Second)
+	for r1.owned() != float64(c.tcfg.Partitions) {
+		if time.Now().After(deadline) {
+			t.Fatalf("r1 owns %v of %d partitions after r2 died", r1.owned(), c.tcfg.Partitions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Exactly once in the events stream, whatever was redelivered.
+	s, err := c.js.Stream(context.Background(), topology.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for seq := uint64(1); seq <= uint64(entities*perEntity); seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := m.Header.Get(headers.MsgID)
+		if seen[id] {
+			t.Fatalf("event %s stored twice", id)
+		}
+		seen[id] = true
+	}
+	if got := c.eventCount(t); got != entities*perEntity {
+		t.Fatalf("events stream holds %d, want %d", got, entities*perEntity)
+	}
+	// The raw stream is empty: nothing left unprocessed.
+	raw, err := c.js.Stream(context.Background(), "CROWSNEST_RAW_K8S_AUDIT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		info, err := raw.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("raw stream still holds %d records", info.State.Msgs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
