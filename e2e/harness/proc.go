@@ -64,7 +64,9 @@ func Start(ctx context.Context, spec Spec, logPath string) (*Proc, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a signal meant for the test (Ctrl-C) does
 	// not reach it twice, and a kill reaches only it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: when the test binary dies (a timeout, Ctrl-C) its
+	// processes die with it instead of running on unowned.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
