@@ -47,7 +47,13 @@ type corrState struct {
 	restored bool
 	// unpurged are groups closed or evicted whose store entry could not be
 	// deleted yet: retried at the next closing pass.
-	unpurged []string
+	unpurged []unpurged
+}
+
+// unpurged is a group that left memory with its store entry still there.
+type unpurged struct {
+	key    string
+	latest time.Time // its newest match when it left
 }
 
 func newCorrState(maxGroups int, counters *Counters) *corrState {
@@ -330,7 +336,7 @@ func (c *Correlation) add(ctx context.Context, st *corrState, store StateStore, 
 		old := heap.Pop(&st.byAge).(*corrGroup)
 		delete(st.groups, old.key)
 		st.counters.CorrelationEvicted.Add(1)
-		if err := c.purge(ctx, st, store, old.key); err != nil {
+		if err := c.purge(ctx, st, store, old.key, old.Latest); err != nil {
 			return err
 		}
 	}
@@ -349,11 +355,11 @@ func (c *Correlation) close(ctx context.Context, st *corrState, store StateStore
 	if store != nil && len(st.unpurged) > 0 {
 		retry := st.unpurged
 		st.unpurged = nil
-		for i, k := range retry {
-			if _, open := st.groups[k]; open {
+		for i, u := range retry {
+			if _, open := st.groups[u.key]; open {
 				continue // the group came back since: its entry is live again
 			}
-			if err := c.purge(ctx, st, store, k); err != nil {
+			if err := c.purge(ctx, st, store, u.key, u.latest); err != nil {
 				st.unpurged = append(st.unpurged, retry[i+1:]...)
 				return err
 			}
@@ -367,21 +373,36 @@ func (c *Correlation) close(ctx context.Context, st *corrState, store StateStore
 		heap.Pop(&st.byAge)
 		delete(st.groups, g.key)
 		st.counters.CorrelationClosed.Add(1)
-		if err := c.purge(ctx, st, store, g.key); err != nil {
+		if err := c.purge(ctx, st, store, g.key, g.Latest); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// purge deletes a group that left memory from the store; a failure is
-// remembered for the next closing pass, so no entry is left behind.
-func (c *Correlation) purge(ctx context.Context, st *corrState, store StateStore, groupKey string) error {
+// purge deletes a group that left memory (its newest match at latest) from
+// the store, unless the stored window has moved on since: replicas share the
+// bucket, and another processor — the one the group's partition belongs to,
+// whose copy this one read back at its start — may hold the window open
+// further. A failure is remembered for the next closing pass, so no entry is
+// left behind.
+func (c *Correlation) purge(ctx context.Context, st *corrState, store StateStore, groupKey string, latest time.Time) error {
 	if store == nil {
 		return nil
 	}
-	if err := store.Delete(ctx, c.storeKey(groupKey)); err != nil {
-		st.unpurged = append(st.unpurged, groupKey)
+	key := c.storeKey(groupKey)
+	data, err := store.Get(ctx, key)
+	if err == nil && len(data) == 0 {
+		return nil // nothing stored
+	}
+	if err == nil {
+		if saved, ok := c.decode(data); ok && saved.Latest.After(latest) {
+			return nil // another processor's window, still moving
+		}
+		err = store.Delete(ctx, key)
+	}
+	if err != nil {
+		st.unpurged = append(st.unpurged, unpurged{groupKey, latest})
 		return fmt.Errorf("correlation %s: delete closed window: %w", c.rule.ID, err)
 	}
 	return nil

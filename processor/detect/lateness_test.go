@@ -291,3 +291,40 @@ func TestRestoreDropsClosedWindows(t *testing.T) {
 		t.Fatalf("closed %d, want 1", second.Counters().CorrelationClosed.Load())
 	}
 }
+
+// TestSharedBucketKeepsAnotherProcessorsWindow: a replica reads back every
+// stored window at its start, including those another replica goes on
+// updating; when its stale copy closes, it forgets it but leaves the entry,
+// which the owner's window, still open, needs.
+func TestSharedBucketKeepsAnotherProcessorsWindow(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	store, _, _ := stateBucket(t)
+	rules := loadFS(t, map[string]string{"base.yml": baseRules, "corr.yml": corrRule("  type: event_count\n  rules: [denied]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {gte: 9}\n")})
+	cfg := NewDefaultConfig()
+	cfg.AllowedLateness = 10 * time.Second
+	clock := &streamClock{now: t0.Add(time.Hour)}
+	owner := NewEngine(rules, cfg, WithClock(clock.Now), WithStateStore(store))
+	other := NewEngine(rules, cfg, WithClock(clock.Now), WithStateStore(store))
+	clock.warm(t, owner, t0)
+	collect(t, owner, denied("b1", "bob", "pods", t0.Add(time.Second)))
+	clock.warm(t, other, t0) // reads bob's window back
+	if n := other.OpenCorrelationWindows(); n != 1 {
+		t.Fatalf("the other replica holds %d windows, want bob's", n)
+	}
+	// The owner moves bob's window on; the other replica's copy is stale.
+	collect(t, owner, denied("b2", "bob", "pods", t0.Add(50*time.Second)))
+	// The other replica's watermark passes its copy's end (t0+1s+1m), not
+	// the owner's (t0+50s+1m).
+	collect(t, other, denied("x", "", "pods", t0.Add(75*time.Second)))
+	if n := other.OpenCorrelationWindows(); n != 0 {
+		t.Fatalf("the other replica still holds %d windows", n)
+	}
+	if keys := storedKeys(t, store); len(keys) != 1 {
+		t.Fatalf("stored windows %v: the owner's open window was deleted by a replica's stale copy", keys)
+	}
+	// Once the owner's watermark passes it, the owner deletes it.
+	collect(t, owner, denied("y", "", "pods", t0.Add(2*time.Minute+5*time.Second)))
+	if keys := storedKeys(t, store); len(keys) != 0 {
+		t.Fatalf("stored windows %v after the owner closed it", keys)
+	}
+}
