@@ -3,6 +3,7 @@ package query
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,7 +93,7 @@ const LimitParam = "limit"
 func Resolve(h Hunt, raw map[string]string, now time.Time) (Args, error) {
 	a := Args{times: map[string]time.Time{}, strings: map[string]string{}, ints: map[string]int64{}}
 	var errs []error
-	for name := range raw {
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
 		if name == LimitParam || !slices.ContainsFunc(h.Params, func(p hunts.Param) bool { return p.Name == name }) {
 			errs = append(errs, fmt.Errorf("--%s: hunt %s takes no such parameter (it takes %s)", FlagName(name), h.Name, paramList(h)))
 		}
