@@ -20,8 +20,10 @@
 // stage "collector", a truncated sample and the reason, and is counted as
 // discarded.
 //
-// Two seams are left for later work: [Transformer] (redaction before publish)
-// and [Spool] (a disk spool taking records while NATS is unreachable).
+// Two seams connect it to its neighbours: [Transformer] (redaction before
+// publish, collectors/redact) and [Spool] (the disk spool taking records
+// while NATS is unreachable, collectors/spool; a spool that drops by the
+// user's policy returns [ErrDropped] and reports the loss itself).
 //
 // The package must not parse records (that is the processor's job), know
 // about any particular source beyond its name, or reach further down the

@@ -52,7 +52,7 @@ type TransformFunc func(ctx context.Context, rec Record) (Record, error)
 // Transform calls f.
 func (f TransformFunc) Transform(ctx context.Context, rec Record) (Record, error) { return f(ctx, rec) }
 
-// Spool is the seam for a disk spool (not built yet). When one is set and a
+// Spool is the seam for a disk spool (collectors/spool). When one is set and a
 // record would have to wait for an in-flight slot while the connection to
 // NATS is down, the publisher hands the record to the spool instead of
 // blocking the source; the record's Ack completes when Put returns. The
