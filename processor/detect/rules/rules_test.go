@@ -16,7 +16,6 @@ import (
 	"github.com/crowsnest-siem/crowsnest/processor/detect"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/sources"
-	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
 // trusted is the trusted-registry list the test records assume (the
@@ -48,23 +47,33 @@ func newEngine(t *testing.T) (*normalize.Normalizer, *detect.Engine) {
 	return norm, detect.NewEngine(rules, dcfg)
 }
 
-// alertsOn returns the rule ids of the alerts one raw record raises.
+// alertsOn returns the rule ids of the alerts one raw record raises, read
+// back from the JSON lines detect.Lines writes — the code `crowsnest detect
+// --source SOURCE FILE` runs.
 func alertsOn(t *testing.T, norm *normalize.Normalizer, eng *detect.Engine, source string, line []byte) []string {
 	t.Helper()
-	var ids []string
-	rec := normalize.Record{Source: source, Data: line}
-	var ev schemas.Event
-	err := norm.NormalizeEach(&rec, &ev, func(e *schemas.Event, err error) error {
-		if err != nil {
-			return err
-		}
-		return eng.Process(context.Background(), e, func(a *schemas.Alert) error {
-			ids = append(ids, a.Rule.ID)
-			return nil
-		})
+	var out bytes.Buffer
+	res, err := detect.Lines(context.Background(), bytes.NewReader(line), norm, source, eng, &out, func(n int, err error) {
+		t.Errorf("normalize: %v", err)
 	})
 	if err != nil {
-		t.Fatalf("normalize: %v", err)
+		t.Fatal(err)
+	}
+	if res.Events == 0 {
+		t.Fatalf("no event from %s", line)
+	}
+	var ids []string
+	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var a struct {
+			Rule struct{ ID string } `json:"rule"`
+		}
+		if err := json.Unmarshal(l, &a); err != nil {
+			t.Fatalf("alert line %s: %v", l, err)
+		}
+		ids = append(ids, a.Rule.ID)
 	}
 	return ids
 }
@@ -84,8 +93,8 @@ func subjects(eng *detect.Engine) map[string]*detect.Rule {
 }
 
 // TestBuiltinRulesPositiveAndNegative: every built-in rule fires on each of
-// its positive records and on none of its negative ones, through the
-// normalizer — the path `crowsnest detect` takes. A correlation's testdata
+// its positive records and on none of its negative ones, through
+// detect.Lines and detect.MergeLines — what `crowsnest detect` runs. A correlation's testdata
 // holds scenarios (positive-N/, negative-N/), each a set of NN.SOURCE.jsonl
 // files merged by event time and run on a fresh engine.
 func TestBuiltinRulesPositiveAndNegative(t *testing.T) {
