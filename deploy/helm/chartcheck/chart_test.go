@@ -92,6 +92,9 @@ sinks:
 `,
 	"sidecar-example": `
 sidecarExample: {enabled: true}
+nats:
+  extraClients:
+    - namespaceSelector: {matchLabels: {crowsnest.dev/sidecars: "true"}}
 auditWebhook:
   from: [{ipBlock: {cidr: 10.0.0.0/24}}]
 `,
@@ -135,6 +138,8 @@ type pod struct {
 	labels    map[string]string
 	meta      metav1.ObjectMeta
 	spec      corev1.PodSpec
+	// claims are a StatefulSet's volumeClaimTemplates, volumes its pods have.
+	claims []string
 }
 
 type typeMeta struct {
@@ -202,6 +207,11 @@ func decode(t *testing.T, ms []Manifest) rendered {
 			var s appsv1.StatefulSet
 			if strict(m, &s) {
 				addPod("StatefulSet", s.ObjectMeta, s.Spec.Template, s.Spec.Selector)
+				p := r.pods["StatefulSet/"+s.Name]
+				for _, c := range s.Spec.VolumeClaimTemplates {
+					p.claims = append(p.claims, c.Name)
+				}
+				r.pods["StatefulSet/"+s.Name] = p
 			}
 		case "v1/ConfigMap":
 			var c corev1.ConfigMap
@@ -279,6 +289,7 @@ func TestRenderedManifestsAreStrictAndHardened(t *testing.T) {
 					}
 				}
 				checkSecretVolumesAreReadOnly(t, w, p.spec)
+				checkReferences(t, w, p)
 			}
 		})
 	}
@@ -715,6 +726,50 @@ func writeSelfSignedCert(t *testing.T, dir string) {
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// checkReferences: what the API server would refuse at apply time and a
+// strict decode cannot see: a mount of a volume the pod does not have, a
+// resourceFieldRef to another container's name that does not exist, a
+// probe on a port name the container does not declare.
+func checkReferences(t *testing.T, w string, p pod) {
+	t.Helper()
+	spec := p.spec
+	volumes := map[string]bool{}
+	for _, c := range p.claims {
+		volumes[c] = true
+	}
+	for _, v := range spec.Volumes {
+		if volumes[v.Name] {
+			t.Errorf("%s: volume %s declared twice", w, v.Name)
+		}
+		volumes[v.Name] = true
+	}
+	containers := map[string]bool{}
+	for _, c := range spec.Containers {
+		containers[c.Name] = true
+	}
+	for _, c := range spec.Containers {
+		ports := map[string]bool{}
+		for _, p := range c.Ports {
+			ports[p.Name] = true
+		}
+		for _, m := range c.VolumeMounts {
+			if !volumes[m.Name] {
+				t.Errorf("%s container %s: mounts undeclared volume %s", w, c.Name, m.Name)
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.ContainerName != "" && !containers[e.ValueFrom.ResourceFieldRef.ContainerName] {
+				t.Errorf("%s container %s: env %s refers to container %q", w, c.Name, e.Name, e.ValueFrom.ResourceFieldRef.ContainerName)
+			}
+		}
+		for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+			if probe != nil && probe.HTTPGet != nil && probe.HTTPGet.Port.StrVal != "" && !ports[probe.HTTPGet.Port.StrVal] {
+				t.Errorf("%s container %s: probe on undeclared port %q", w, c.Name, probe.HTTPGet.Port.StrVal)
+			}
 		}
 	}
 }

@@ -370,3 +370,14 @@ cluster {
 }
 {{- end }}
 {{- end -}}
+
+{{/*
+crowsnest.goMemLimit: the Go runtime's soft memory limit at the container's
+memory limit (bytes), so the collector of a busy stage works harder before
+the kernel kills it; dict containerName.
+*/}}
+{{- define "crowsnest.goMemLimit" -}}
+- name: GOMEMLIMIT
+  valueFrom:
+    resourceFieldRef: {containerName: {{ .containerName }}, resource: limits.memory, divisor: "1"}
+{{- end -}}
