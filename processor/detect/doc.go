@@ -5,9 +5,12 @@
 // alert id derived from the rule and the triggering event, the rule's
 // metadata and ATT&CK tags, the OCSF Detection Finding class, the entity the
 // alert is about — with suppression of repeats per rule and entity within a
-// window, counted.
+// window, counted. Correlation windows run on event time: in the processor a
+// per-source watermark with allowed lateness decides what is late and when a
+// window closes; files (Lines, MergeLines) replay on event time alone.
 //
-// What it must not do: NATS or any other I/O besides reading rule files
-// (processor/pipeline publishes the alerts), normalization, or global
-// mutable state; its per-event path allocates only for alerts.
+// What it must not do: NATS or any other I/O besides reading rule files and
+// the StateStore it is given (processor/detect/kvstate; processor/pipeline
+// publishes the alerts), normalization, or global mutable state; its
+// per-event path allocates only for alerts and correlation matches.
 package detect
