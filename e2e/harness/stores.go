@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,10 +109,36 @@ func ElasticsearchCount(ctx context.Context, base, index string) (int, error) {
 	return r.Count, nil
 }
 
-// ElasticsearchDeleteDataStreams removes the data streams matching pattern.
-func ElasticsearchDeleteDataStreams(ctx context.Context, base, pattern string) error {
-	_, err := esDo(ctx, http.MethodDelete, base+"/_data_stream/"+pattern+"?expand_wildcards=all")
-	return err
+// ElasticsearchEmptyDataStreams empties the data streams matching pattern:
+// rolls each over and deletes its older backing indices. (The development
+// server refuses DELETE _data_stream, so an empty stream stays behind.)
+func ElasticsearchEmptyDataStreams(ctx context.Context, base, pattern string) error {
+	body, err := esDo(ctx, http.MethodGet, base+"/_resolve/index/"+pattern+"?expand_wildcards=all")
+	if err != nil {
+		return err
+	}
+	var r struct {
+		DataStreams []struct {
+			Name           string   `json:"name"`
+			BackingIndices []string `json:"backing_indices"`
+		} `json:"data_streams"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Errorf("elasticsearch resolve %s: %w", pattern, err)
+	}
+	var errs []error
+	for _, ds := range r.DataStreams {
+		if _, err := esDo(ctx, http.MethodPost, base+"/"+ds.Name+"/_rollover"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, idx := range ds.BackingIndices {
+			if _, err := esDo(ctx, http.MethodDelete, base+"/"+idx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func esDo(ctx context.Context, method, u string) ([]byte, error) {
