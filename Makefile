@@ -2,7 +2,8 @@
 # `make run` and `make test` are the two commands the README promises.
 
 SHELL        := /bin/bash
-MODULES      := schemas bus daemon collectors processor sinks cli
+# Every module of the workspace (go.work).
+MODULES      := $(shell go list -m -f '{{.Dir}}' | sed "s|^$(CURDIR)/||")
 PKGS         := $(MODULES:%=./%/...)
 BIN          := bin
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
