@@ -98,6 +98,13 @@ func partitionsOfTransform(source string, t *jetstream.SubjectTransformConfig) (
 	return n, true
 }
 
+// StreamPartitions returns the partition count of an existing raw stream of
+// source, read from its subject transform, and false when the stream is not
+// partitioned the way this package declares.
+func StreamPartitions(source string, sc jetstream.StreamConfig) (int, bool) {
+	return partitionsOfTransform(source, sc.SubjectTransform)
+}
+
 // RawPartitionSubjects is the filter of partition p of source's raw stream:
 // crowsnest.raw.<source>.<p>.*.*.
 func RawPartitionSubjects(source string, p int) (string, error) {

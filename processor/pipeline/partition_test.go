@@ -446,3 +446,32 @@ func TestKilledReplicaPartitionsTakenOver(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A processor configured for another partition count than the raw streams
+// have refuses to start, rather than leave partitions nobody consumes.
+func TestPartitionCountMismatchRefused(t *testing.T) {
+	c := newCluster(t)
+	_, js := natstest.Connect(t, c.srv)
+	cfg := pipeline.NewDefaultConfig()
+	cfg.Detect.Enabled = false
+	reg, err := normalize.NewRegistry(cfg.Normalize, k8saudit.NewFactory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm, err := normalize.New(cfg.Normalize, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(js, norm, deadletter.NewPublisher(js), cfg, pipeline.Settings{
+		Sources: []string{topology.SourceK8sAudit}, Consumer: c.tcfg.Consumers.Processor, Partitions: 4,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "CROWSNEST_RAW_K8S_AUDIT has 8 partitions, the processor is configured for 4") {
+		t.Fatalf("Run = %v, want a partition count mismatch", err)
+	}
+}

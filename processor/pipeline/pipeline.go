@@ -194,6 +194,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// A count other than the stream's would leave partitions nobody
+		// consumes (or consumers of partitions that never fill).
+		info, err := p.js.Stream(ctx, stream)
+		if err != nil {
+			return fmt.Errorf("processor: look up %s: %w", stream, err)
+		}
+		if n, ok := topology.StreamPartitions(src, info.CachedInfo().Config); !ok || n != p.set.Partitions {
+			return fmt.Errorf("processor: raw stream %s has %s, the processor is configured for %d (topology.partitions): give every stage the same topology, or let the topology be ensured",
+				stream, partitionsString(n, ok), p.set.Partitions)
+		}
 		for part := range p.set.Partitions {
 			cc, err := topology.ProcessorConsumerConfig(src, part, p.set.Consumer)
 			if err != nil {
@@ -242,6 +252,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
 	return errors.Join(p.errs...)
+}
+
+func partitionsString(n int, ok bool) string {
+	if !ok {
+		return "no crowsnest partitioning (a stream from before partitions, or another tool's)"
+	}
+	return fmt.Sprintf("%d partitions", n)
 }
 
 func (p *Pipeline) addErr(err error) {
@@ -496,13 +513,28 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 }
 
 func (p *Pipeline) ackLoop(inflight <-chan pending) {
+	// A PubAck that never comes (the connection closed under the publish)
+	// must not hold the partition forever: past the input's ack wait it is
+	// redelivered anyway, so waiting longer gains nothing.
+	bound := p.set.Consumer.AckWait
+	if bound <= 0 {
+		bound = 30 * time.Second
+	}
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
 	for pd := range inflight {
 		var failed error
+		timer.Reset(bound)
 		for _, f := range pd.acks {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
 				failed = err
+			case <-timer.C:
+				failed = fmt.Errorf("no PubAck within %s", bound)
+			}
+			if failed != nil {
+				break
 			}
 		}
 		if failed != nil {
