@@ -1,0 +1,365 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/e2e/harness"
+)
+
+// deployment is the stage binaries around a standalone nats-server, as
+// deployments run them: one collector tailing an audit log, one processor,
+// one sink process; each with its own config file, data dir and telemetry
+// port.
+type deployment struct {
+	env  *harness.Env
+	nats *harness.NATS
+	// topology is the topology: block every stage gets, so their
+	// start-up Ensure calls agree.
+	topology string
+	specs    map[string]harness.Spec
+	procs    map[string]*harness.Proc
+}
+
+func newDeployment(env *harness.Env, topologyYAML string) *deployment {
+	return &deployment{env: env, nats: env.StartNATS("nats"), topology: topologyYAML, specs: map[string]harness.Spec{}, procs: map[string]*harness.Proc{}}
+}
+
+// add declares stage name (collector, processor, sink) with the config body
+// (YAML below the shared keys) and starts it.
+func (d *deployment) add(name, path, body string) *harness.Proc {
+	port := d.env.Ports(1)[0]
+	cfg := fmt.Sprintf("log:\n  level: info\ntelemetry:\n  listen: 127.0.0.1:%d\nnats:\n  url: %s\n%s%s", port, d.nats.URL, d.topology, body)
+	cfgPath := d.env.WriteFile(name+"/config.yaml", cfg)
+	spec := harness.Spec{
+		Name:     name,
+		Path:     path,
+		Args:     []string{"-config", cfgPath},
+		Dir:      d.env.Path(name),
+		ReadyURL: harness.ReadyURL(port),
+	}
+	d.specs[name] = spec
+	return d.start(name)
+}
+
+func (d *deployment) start(name string) *harness.Proc {
+	p := d.env.Start(d.specs[name])
+	d.procs[name] = p
+	return p
+}
+
+func (d *deployment) kill(t *testing.T, name string) {
+	t.Helper()
+	if err := d.procs[name].Kill(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collector tails path into the raw stream.
+func (d *deployment) collector(path string) {
+	d.add("collector", d.env.Bin.Collector, fmt.Sprintf(`data_dir: %s
+collectors:
+  publish:
+    collector_id: chaos
+    node: chaos
+  replay:
+    enabled: false
+  k8s_audit_file:
+    enabled: true
+    paths: [%q]
+`, d.env.Path("collector", "data"), path))
+}
+
+func (d *deployment) processor() {
+	d.add("processor", d.env.Bin.Processor, "")
+}
+
+func (d *deployment) fileSink() {
+	d.add("sink", d.env.Bin.Sink, fmt.Sprintf(`data_dir: %s
+sinks:
+  file:
+    enabled: true
+`, d.env.Path("sink", "data")))
+}
+
+// storeSinks writes to ClickHouse database db and the Elasticsearch data
+// stream namespace ns.
+func (d *deployment) storeSinks(chURL, db, esURL, ns string) {
+	d.add("sink", d.env.Bin.Sink, fmt.Sprintf(`data_dir: %s
+sinks:
+  file:
+    enabled: false
+  clickhouse:
+    enabled: true
+    url: %s
+    database: %s
+  elasticsearch:
+    enabled: true
+    addresses: [%q]
+    namespace: %s
+`, d.env.Path("sink", "data"), chURL, db, esURL, ns))
+}
+
+// TestKillProcessor is issue #5's done-means: the processor killed with
+// SIGKILL 10 times during a 200k-event run leaves the events stream with
+// exactly 200k unique events (and the dead-letter stream with exactly the
+// bad lines).
+func TestKillProcessor(t *testing.T) {
+	requireFull(t)
+	start := time.Now()
+	budget := 20 * time.Minute
+	records := scaled(t, 200_000, 5000)
+	r := rng(t)
+	env := newEnv(t)
+	log, err := harness.WriteAuditLog(env.Path("audit.log"), harness.AuditSpec{
+		Prefix: runID("proc"), Records: records, BadEvery: 20_000, AlertEvery: records / 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDeployment(env, "")
+	d.fileSink()
+	d.processor()
+	d.collector(log.Path)
+	k := &killer{
+		t: t, name: "processor",
+		progress: streamMsgs(d.nats.URL, topology.EventsStream),
+		crash:    func() { d.kill(t, "processor") },
+		start:    func() { d.start("processor") },
+		deadline: start.Add(budget),
+	}
+	recs := k.run(planKills(r, 10, records))
+	n := k.waitSettled(records, 10*time.Second)
+	t.Logf("events stream settled at %d messages after %s; %s", n, time.Since(start).Round(time.Second), summarize(recs))
+	alerts := checkStreams(t, d.nats.URL, log)
+	drained := waitDrained(t, d.nats.URL, start.Add(budget), "file")
+	t.Logf("file sink drained %s later", drained.Round(time.Second))
+	checkFiles(t, env.Path("sink", "data", "files"), log, alerts)
+	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
+}
+
+// TestNATSOutage is issue #4's "30 s without NATS loses nothing": a
+// standalone nats-server stopped for 30 s while the audit log keeps growing;
+// the collector spools, and everything arrives once NATS is back.
+func TestNATSOutage(t *testing.T) {
+	requireFull(t)
+	start := time.Now()
+	budget := 10 * time.Minute
+	records := scaled(t, 40_000, 4000)
+	const rate = 1000 // lines/s appended to the live log
+	env := newEnv(t)
+	log, err := harness.WriteAuditLog(env.Path("source.log"), harness.AuditSpec{
+		Prefix: runID("nats"), Records: records, BadEvery: 5000, AlertEvery: records / 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := env.Path("audit.log")
+	d := newDeployment(env, "")
+	d.fileSink()
+	d.processor()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fed := make(chan error, 1)
+	written := &counter{}
+	if err := touch(live); err != nil {
+		t.Fatal(err)
+	}
+	d.collector(live)
+	go func() { fed <- appendAtRate(ctx, log.Path, live, rate, written) }()
+
+	// The outage starts a quarter into the feed.
+	for written.get() < records/4 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	t0 := time.Now()
+	if err := d.nats.Proc.Stop(30 * time.Second); err != nil {
+		t.Fatalf("stop nats-server: %v", err)
+	}
+	atStop := written.get()
+	time.Sleep(30 * time.Second)
+	for name, p := range d.procs {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("%s exited while NATS was away: %v; see %s", name, err, p.LogPath())
+		}
+	}
+	d.nats.Restart()
+	t.Logf("nats-server away %s (lines %d..%d appended meanwhile); every stage stayed up",
+		time.Since(t0).Round(time.Millisecond), atStop, written.get())
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+	k := &killer{t: t, name: "after the outage", progress: streamMsgs(d.nats.URL, topology.EventsStream), deadline: start.Add(budget)}
+	back := time.Now()
+	n := k.waitSettled(records, 10*time.Second)
+	t.Logf("events stream settled at %d messages %s after NATS came back", n, time.Since(back).Round(time.Second))
+	alerts := checkStreams(t, d.nats.URL, log)
+	waitDrained(t, d.nats.URL, start.Add(budget), "file")
+	checkFiles(t, env.Path("sink", "data", "files"), log, alerts)
+	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
+}
+
+// TestKillSink is issue #7's done-means under fire: the sink process
+// (ClickHouse and Elasticsearch) killed with SIGKILL 10 times during a
+// 100k-event run; each store ends with exactly 100k unique events, no
+// duplicate rows, and the alerts of the alerts stream.
+func TestKillSink(t *testing.T) {
+	requireFull(t)
+	chURL, esURL := storeURLs(t)
+	start := time.Now()
+	budget := 20 * time.Minute
+	records := scaled(t, 100_000, 5000)
+	r := rng(t)
+	env := newEnv(t)
+	id := runID("chaos")
+	db, ns := id, id
+	cleanupStores(t, chURL, db, esURL, ns)
+	log, err := harness.WriteAuditLog(env.Path("audit.log"), harness.AuditSpec{
+		Prefix: id, Records: records, BadEvery: 20_000, AlertEvery: records / 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sink's ack wait is cut to 10 s (default 1 min): after a kill the
+	// new process gets nothing until what the dead one held (up to
+	// max_ack_pending, 8192) comes back after the ack wait, so with the
+	// default ten kills cost ten minutes of waiting. What is checked does
+	// not change; docs/RELIABILITY.md gives the default's figure.
+	d := newDeployment(env, "topology:\n  consumers:\n    sink:\n      ack_wait: 10s\n")
+	d.storeSinks(chURL, db, esURL, ns)
+	d.processor()
+	d.collector(log.Path)
+	k := &killer{
+		t: t, name: "sink",
+		progress: chRows(chURL, db),
+		crash:    func() { d.kill(t, "sink") },
+		start:    func() { d.start("sink") },
+		deadline: start.Add(budget),
+	}
+	recs := k.run(planKills(r, 10, records))
+	t.Logf("%s", summarize(recs))
+	ev := &killer{t: t, name: "events", progress: streamMsgs(d.nats.URL, topology.EventsStream), deadline: start.Add(budget)}
+	ev.waitSettled(records, 5*time.Second)
+	alerts := checkStreams(t, d.nats.URL, log)
+	drained := waitDrained(t, d.nats.URL, start.Add(budget), "clickhouse", "elasticsearch")
+	t.Logf("sinks drained %s after the events stream settled", drained.Round(time.Second))
+	checkStores(t, chURL, db, esURL, ns, log.EventIDs, alerts)
+	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
+}
+
+// TestRunIntoStores is issue #7's combined done-means: `crowsnest run
+// --k8s-audit-file F --clickhouse URL --elasticsearch URL --for 60s` leaves
+// every record of F once in ClickHouse and in Elasticsearch, with the alerts.
+func TestRunIntoStores(t *testing.T) {
+	requireFull(t)
+	chURL, esURL := storeURLs(t)
+	start := time.Now()
+	records := scaled(t, 30_000, 3000)
+	env := newEnv(t)
+	id := runID("chaos")
+	cleanupStores(t, chURL, id, esURL, id)
+	log, err := harness.WriteAuditLog(env.Path("audit.log"), harness.AuditSpec{
+		Prefix: id, Records: records, BadEvery: 5000, AlertEvery: records / 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := newAllInOne(env, []string{"--k8s-audit-file", log.Path, "--clickhouse", chURL, "--elasticsearch", esURL, "--for", "60s"},
+		"CROWSNEST_SINKS__CLICKHOUSE__DATABASE="+id, "CROWSNEST_SINKS__ELASTICSEARCH__NAMESPACE="+id)
+	run.start()
+	// While it runs, the streams can be read through its embedded server.
+	k := &killer{t: t, name: "events", progress: streamMsgs(run.natsURL(), topology.EventsStream), deadline: start.Add(60 * time.Second)}
+	k.poll(records)
+	alerts := checkStreams(t, run.natsURL(), log)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := run.proc.Wait(ctx); err != nil {
+		t.Fatalf("crowsnest run --for 60s: %v", err)
+	}
+	checkStores(t, chURL, id, esURL, id, log.EventIDs, alerts)
+	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
+}
+
+// chRows measures a sink's progress as the rows ClickHouse holds. Not the
+// consumers' ack floor: that stands still for the ack wait (1 min) after
+// each kill, until what the dead process held is redelivered, which would
+// space the kills a minute apart.
+func chRows(chURL, db string) func() (int, error) {
+	return func() (int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := harness.ClickHouseTableCounts(ctx, chURL, db, "events")
+		return c.Rows, err
+	}
+}
+
+func storeURLs(t *testing.T) (string, string) {
+	t.Helper()
+	ch, es := getenv("CROWSNEST_TEST_CLICKHOUSE_URL"), getenv("CROWSNEST_TEST_ELASTICSEARCH_URL")
+	if ch == "" || es == "" {
+		t.Skip("needs CROWSNEST_TEST_CLICKHOUSE_URL and CROWSNEST_TEST_ELASTICSEARCH_URL (make services-up prints them)")
+	}
+	return strings.TrimRight(ch, "/"), strings.TrimRight(es, "/")
+}
+
+// cleanupStores drops the scenario's database and empties its data streams at the end,
+// unless CROWSNEST_CHAOS_KEEP asks to keep them for inspection.
+func cleanupStores(t *testing.T, chURL, db, esURL, ns string) {
+	t.Cleanup(func() {
+		if getenv("CROWSNEST_CHAOS_KEEP") != "" {
+			t.Logf("kept ClickHouse database %s and Elasticsearch data streams *-%s", db, ns)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := harness.ClickHouseDropDatabase(ctx, chURL, db); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+		if err := harness.ElasticsearchEmptyDataStreams(ctx, esURL, "logs-crowsnest.*-"+ns); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+}
+
+// checkStores compares ClickHouse (count, uniqExact, and every id) and
+// Elasticsearch (document counts; _id is event.id, so a count equal to the
+// expected number with op_type create means each once) with what was
+// generated and with the alerts stream.
+func checkStores(t *testing.T, chURL, db, esURL, ns string, eventIDs []string, alerts *harness.Census) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		table string
+		want  []string
+	}{{"events", eventIDs}, {"alerts", ids(alerts)}} {
+		counts, err := harness.ClickHouseTableCounts(ctx, chURL, db, tc.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := harness.ClickHouseCensus(ctx, chURL, db, tc.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tally := c.Compare(tc.want)
+		t.Logf("clickhouse %s.%s: count()=%d uniqExact(event_id)=%d", db, tc.table, counts.Rows, counts.Unique)
+		if counts.Rows != len(tc.want) || counts.Unique != len(tc.want) {
+			t.Errorf("clickhouse %s.%s: count()=%d uniqExact=%d, want both %d", db, tc.table, counts.Rows, counts.Unique, len(tc.want))
+		}
+		report(t, tally)
+
+		index := fmt.Sprintf("logs-crowsnest.%s-%s", tc.table, ns)
+		n, err := harness.ElasticsearchCount(ctx, esURL, index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("elasticsearch %s: %d documents", index, n)
+		if n != len(tc.want) {
+			t.Errorf("elasticsearch %s: %d documents, want %d", index, n, len(tc.want))
+		}
+	}
+}
