@@ -73,8 +73,12 @@ func Render(dir string, rel Release, vals map[string]any) ([]Manifest, error) {
 	sort.Strings(names)
 	var out []Manifest
 	for _, name := range names {
-		// Partials and notes are not manifests.
-		if base := path.Base(name); strings.HasPrefix(base, "_") || base == "NOTES.txt" {
+		if path.Base(name) == "NOTES.txt" {
+			// Rendered (so a broken NOTES.txt fails here as at install), not a manifest.
+			continue
+		}
+		// Partials are not manifests.
+		if strings.HasPrefix(path.Base(name), "_") {
 			continue
 		}
 		for i, doc := range splitDocuments(files[name]) {
