@@ -388,6 +388,11 @@ func TestNetworkPolicies(t *testing.T) {
 					if len(rule.To) == 0 || len(rule.Ports) == 0 {
 						t.Errorf("NetworkPolicy %s: egress rule %d allows every destination or port", np.Name, i)
 					}
+					for _, peer := range rule.To {
+						if wide(peer) {
+							t.Errorf("NetworkPolicy %s: egress rule %d peer %+v reaches every pod of a namespace or more", np.Name, i, peer)
+						}
+					}
 					for _, port := range rule.Ports {
 						if port.Port == nil || !slices.Contains(allowed, port.Port.IntVal) {
 							t.Errorf("NetworkPolicy %s: egress rule %d opens port %v; %s may reach only %v", np.Name, i, port.Port, p.component, allowed)
@@ -772,4 +777,17 @@ func checkReferences(t *testing.T, w string, p pod) {
 			}
 		}
 	}
+}
+
+// wide reports a peer that names no particular pods: everything (an
+// 0.0.0.0/0 block), every pod of every or of its namespace (empty
+// selectors).
+func wide(peer networkingv1.NetworkPolicyPeer) bool {
+	if peer.IPBlock != nil {
+		return peer.IPBlock.CIDR == "0.0.0.0/0" || peer.IPBlock.CIDR == "::/0"
+	}
+	emptySel := func(s *metav1.LabelSelector) bool {
+		return s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0)
+	}
+	return emptySel(peer.PodSelector)
 }
