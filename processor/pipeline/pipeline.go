@@ -365,6 +365,7 @@ type pending struct {
 	msg    jetstream.Msg
 	source string
 	acks   []jetstream.PubAckFuture
+	at     time.Time // when its outputs were all published
 }
 
 func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Consumer) error {
@@ -480,7 +481,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 				return
 			}
 		}
-		inflight <- pending{msg: msg, source: source, acks: futs}
+		inflight <- pending{msg: msg, source: source, acks: futs, at: time.Now()}
 	}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(p.cfg.FetchBatch, opts...)
@@ -524,7 +525,9 @@ func (p *Pipeline) ackLoop(inflight <-chan pending) {
 	defer timer.Stop()
 	for pd := range inflight {
 		var failed error
-		timer.Reset(bound)
+		// The bound runs from when the input was handed on, so a backlog of
+		// inputs whose acks will never come fails at once, not one bound each.
+		timer.Reset(max(time.Until(pd.at.Add(bound)), 0))
 		for _, f := range pd.acks {
 			select {
 			case <-f.Ok():
