@@ -145,7 +145,9 @@ func NewDefaultConfig() Config {
 				Backoff:       []time.Duration{time.Minute, 5 * time.Minute},
 				MaxDeliver:    5,
 				MaxAckPending: 2048,
-				PinnedTTL:     15 * time.Second,
+				// As long as the processor's default lease: a killed
+				// replica's partitions move after about that long.
+				PinnedTTL: 10 * time.Second,
 			},
 			// Sinks retry transient store failures for as long as it takes: a
 			// store outage must not turn into lost events. Permanent failures

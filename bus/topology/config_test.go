@@ -212,7 +212,7 @@ func TestConsumerConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Durable != "processor-p5" || p.FilterSubject != "crowsnest.raw.falco.5.*.*" ||
-		p.PriorityPolicy != jetstream.PriorityPolicyPinned || !slices.Equal(p.PriorityGroups, []string{"owner"}) || p.PinnedTTL != 15*time.Second || p.AckPolicy != jetstream.AckExplicitPolicy || p.DeliverPolicy != jetstream.DeliverAllPolicy ||
+		p.PriorityPolicy != jetstream.PriorityPolicyPinned || !slices.Equal(p.PriorityGroups, []string{"owner"}) || p.PinnedTTL != 10*time.Second || p.AckPolicy != jetstream.AckExplicitPolicy || p.DeliverPolicy != jetstream.DeliverAllPolicy ||
 		p.MaxDeliver != 5 || p.MaxAckPending != 2048 || p.AckWait != 30*time.Second {
 		t.Errorf("processor consumer = %+v", p)
 	}

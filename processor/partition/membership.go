@@ -86,7 +86,15 @@ func (m *Membership) Release(ctx context.Context, p int) {
 	if !ok || kv == nil {
 		return
 	}
-	if err := kv.Delete(ctx, claimKey(p), jetstream.LastRevision(rev)); err != nil {
+	err := kv.Delete(ctx, claimKey(p), jetstream.LastRevision(rev))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		// A renewal raced the release and moved the revision: the claim is
+		// still ours if it still names us.
+		if e, gerr := kv.Get(ctx, claimKey(p)); gerr == nil && string(e.Value()) == m.cfg.ReplicaID {
+			err = kv.Delete(ctx, claimKey(p), jetstream.LastRevision(e.Revision()))
+		}
+	}
+	if err != nil {
 		m.log.Warn("release partition claim; it expires instead", "partition", p, "error", err)
 	}
 	m.poke()
