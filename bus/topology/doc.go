@@ -16,8 +16,13 @@
 // publishes and collectors feel the back-pressure (they retry or spool) instead
 // of JetStream silently deleting the oldest records nobody has processed yet.
 // The cost: a stalled processor eventually stalls collection, a raw record
-// older than max_age is still dropped unprocessed, and a work queue admits one
-// consumer (the processor's), so raw records cannot be tapped or replayed.
+// older than max_age is still dropped unprocessed, and a work queue admits
+// only consumers whose filters do not overlap (the processor's, one per
+// partition: ProcessorConsumers), so raw records cannot be tapped or replayed.
+//
+// Raw streams are partitioned by entity (partition.go): the server inserts
+// the partition number it computes from the record's key token, and the
+// partition count cannot change on an existing stream (Ensure refuses).
 // discard=old turns the back-pressure into silent loss of the oldest backlog.
 //
 // CROWSNEST_EVENTS and CROWSNEST_ALERTS keep everything for max_age and drop
