@@ -3,6 +3,8 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +25,11 @@ type deployment struct {
 	topology string
 	specs    map[string]harness.Spec
 	procs    map[string]*harness.Proc
+	ports    map[string]int // telemetry port per stage
 }
 
 func newDeployment(env *harness.Env, topologyYAML string) *deployment {
-	return &deployment{env: env, nats: env.StartNATS("nats"), topology: topologyYAML, specs: map[string]harness.Spec{}, procs: map[string]*harness.Proc{}}
+	return &deployment{env: env, nats: env.StartNATS("nats"), topology: topologyYAML, specs: map[string]harness.Spec{}, procs: map[string]*harness.Proc{}, ports: map[string]int{}}
 }
 
 // add declares stage name (collector, processor, sink) with the config body
@@ -43,6 +46,7 @@ func (d *deployment) add(name, path, body string) *harness.Proc {
 		ReadyURL: harness.ReadyURL(port),
 	}
 	d.specs[name] = spec
+	d.ports[name] = port
 	return d.start(name)
 }
 
@@ -187,7 +191,9 @@ func TestNATSOutage(t *testing.T) {
 			t.Fatalf("%s exited while NATS was away: %v; see %s", name, err, p.LogPath())
 		}
 	}
+	spooled := metricLines(d.ports["collector"], "crowsnest_collector_spool_")
 	d.nats.Restart()
+	t.Logf("collector spool at the end of the outage: %s", spooled)
 	t.Logf("nats-server away %s (lines %d..%d appended meanwhile); every stage stayed up",
 		time.Since(t0).Round(time.Millisecond), atStop, written.get())
 	if err := <-fed; err != nil {
@@ -362,4 +368,25 @@ func checkStores(t *testing.T, chURL, db, esURL, ns string, eventIDs []string, a
 			t.Errorf("elasticsearch %s: %d documents, want %d", index, n, len(tc.want))
 		}
 	}
+}
+
+// metricLines returns the samples of the /metrics on port whose names start
+// with prefix, joined: evidence of what a stage did (the collector spooling).
+func metricLines(port int, prefix string) string {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "; ")
 }
