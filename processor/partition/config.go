@@ -1,8 +1,6 @@
 package partition
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"time"
@@ -14,8 +12,11 @@ import (
 type Config struct {
 	// ReplicaID names this replica in the membership bucket: letters,
 	// digits, '-' and '_', at most 64 bytes. Two live replicas must not
-	// share it. Empty (the default): the host name, sanitized, and a random
-	// suffix chosen at start.
+	// share it (a replica that sees another use its id logs an error). A
+	// replica restarted under the same id takes its partitions back at once
+	// instead of waiting for its old lease to expire. Empty (the default):
+	// the host name, sanitized — unique per pod in Kubernetes; set it when
+	// several processors share a host.
 	ReplicaID string `yaml:"replica_id"`
 	// Lease is how long a replica that stopped renewing (killed, cut off
 	// from NATS) keeps its partitions before the others take them over. It
@@ -25,7 +26,8 @@ type Config struct {
 	Lease time.Duration `yaml:"lease"`
 }
 
-// NewDefaultConfig returns a generated replica id and a 10 s lease.
+// NewDefaultConfig returns the host name as replica id (at start) and a
+// 10 s lease.
 func NewDefaultConfig() Config {
 	return Config{Lease: 10 * time.Second}
 }
@@ -44,20 +46,13 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// generatedID is the host name, made an id, and a random suffix: unique
-// across replicas on one host and across restarts.
-func generatedID() string {
+// defaultID is the host name, made an id.
+func defaultID() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "processor"
 	}
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
-	id := sanitizeID(host)
-	if len(id) > 55 {
-		id = id[:55]
-	}
-	return id + "-" + hex.EncodeToString(suffix[:])
+	return sanitizeID(host)
 }
 
 var errBadID = errors.New("must be 1 to 64 letters, digits, '-' or '_'")

@@ -2,6 +2,8 @@ package partition
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +41,7 @@ type Membership struct {
 	log        *slog.Logger
 	updates    chan []int
 	wake       chan struct{}
+	nonce      string // this process's mark on its lease: tells a twin from ourselves
 
 	mu     sync.Mutex
 	kv     jetstream.KeyValue
@@ -58,9 +61,9 @@ func New(js jetstream.JetStream, cfg Config, partitions int, log *slog.Logger) (
 		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ReplicaID == "" {
-		cfg.ReplicaID = generatedID()
+		cfg.ReplicaID = defaultID()
 	}
-	return &Membership{cfg: cfg, partitions: partitions, js: js, updates: make(chan []int, 1),
+	return &Membership{cfg: cfg, partitions: partitions, js: js, updates: make(chan []int, 1), nonce: newNonce(),
 		wake: make(chan struct{}, 1), claims: map[int]uint64{}, log: log.With("replica", cfg.ReplicaID)}, nil
 }
 
@@ -119,6 +122,13 @@ func (m *Membership) poke() {
 	}
 }
 
+// newNonce is a random mark for this process's lease.
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return hex.EncodeToString(b[:])
+}
+
 func claimKey(p int) string { return claimPrefix + strconv.Itoa(p) }
 
 // Run holds the lease and the claims until ctx ends, then deletes the lease
@@ -139,7 +149,7 @@ func (m *Membership) Run(ctx context.Context) error {
 	m.mu.Unlock()
 	// A watch wakes us when a replica joins or leaves, or a claim is
 	// released; an expiry shows only in the listing at the next tick.
-	if w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly(), jetstream.MetaOnly()); err == nil {
+	if w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly()); err == nil {
 		defer func() { _ = w.Stop() }()
 		go m.forwardChanges(w)
 	} else {
@@ -207,6 +217,9 @@ func (m *Membership) forwardChanges(w jetstream.KeyWatcher) {
 			continue
 		}
 		if e.Operation() == jetstream.KeyValuePut {
+			if e.Key() == memberPrefix+m.cfg.ReplicaID && string(e.Value()) != m.nonce {
+				m.log.Error("another live processor uses this replica_id: give each replica its own (processor.partitions.replica_id)")
+			}
 			if known[e.Key()] {
 				continue
 			}
@@ -221,7 +234,7 @@ func (m *Membership) forwardChanges(w jetstream.KeyWatcher) {
 // renew re-puts the lease and every claim held; false when any failed.
 func (m *Membership) renew(ctx context.Context, kv jetstream.KeyValue) bool {
 	ok := true
-	if _, err := kv.Put(ctx, memberPrefix+m.cfg.ReplicaID, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+	if _, err := kv.Put(ctx, memberPrefix+m.cfg.ReplicaID, []byte(m.nonce)); err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("renew membership lease", "error", err)
 		}
@@ -275,6 +288,16 @@ func (m *Membership) claim(ctx context.Context, kv jetstream.KeyValue, assigned 
 			continue
 		}
 		rev, err := kv.Create(ctx, claimKey(p), []byte(m.cfg.ReplicaID))
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			// A claim naming us is our previous life's (a restart under
+			// the same id): take it back now rather than a lease later.
+			if e, gerr := kv.Get(ctx, claimKey(p)); gerr == nil && string(e.Value()) == m.cfg.ReplicaID {
+				rev, err = kv.Update(ctx, claimKey(p), []byte(m.cfg.ReplicaID), e.Revision())
+				if err == nil {
+					m.log.Info("partition claim taken back from a previous run", "partition", p)
+				}
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
 				m.log.Warn("claim partition", "partition", p, "error", err)

@@ -174,3 +174,54 @@ func TestMembershipLeaseExpiresWhenKilled(t *testing.T) {
 	vcancel()
 	<-vdone
 }
+
+// A replica restarted under the same id (a crashed container in the same
+// pod) takes its claims back at once instead of waiting for them to expire.
+func TestRestartUnderSameIDTakesClaimsBack(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	const parts = 4
+	lease := 5 * time.Second
+	nc, js := natstest.Connect(t, srv)
+	first, err := partition.New(js, partition.Config{ReplicaID: "p1", Lease: lease}, parts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+	select {
+	case u := <-first.Updates():
+		if len(u) != parts {
+			t.Fatalf("alone, p1 processes %v", u)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no update")
+	}
+	nc.Close() // crash: lease and claims stay until they expire
+	cancel()
+	<-done
+
+	_, js2 := natstest.Connect(t, srv)
+	again, err := partition.New(js2, partition.Config{ReplicaID: "p1", Lease: lease}, parts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go func() { _ = again.Run(ctx2) }()
+	start := time.Now()
+	for {
+		select {
+		case u := <-again.Updates():
+			if len(u) == parts {
+				if d := time.Since(start); d > lease/2 {
+					t.Errorf("took claims back after %s, want well under the %s lease", d, lease)
+				}
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("restarted replica never got its partitions back")
+		}
+	}
+}

@@ -303,6 +303,10 @@ func (p *Pipeline) reconcile(ctx context.Context, members *partition.Membership,
 		if _, ok := workers[part]; ok || ctx.Err() != nil {
 			continue
 		}
+		// Holding the claim means its previous owner released it (after
+		// unpinning) or died: a pin still held is a dead client's, which
+		// would otherwise keep the partition idle for pinned_ttl.
+		p.unpin(ctx, part)
 		workers[part] = p.startPartition(ctx, part)
 		p.pm.handovers.WithLabelValues("acquired").Inc()
 		p.log.Info("partition acquired", "partition", part)
