@@ -32,6 +32,11 @@ type Correlation struct {
 	timespan  time.Duration
 	threshold *sigma.Threshold
 	bases     []corrBase
+	// atClose: the condition (lt, lte, eq, neq) is judged once per window,
+	// when it closes, on fixed windows each starting at its first match;
+	// otherwise (gt, gte, temporal) the correlation fires on the match
+	// that satisfies it, on a window sliding with the newest match.
+	atClose bool
 }
 
 // corrState is one engine's open windows of one correlation.
@@ -73,17 +78,21 @@ type corrGroup struct {
 	Fired  []corrFired `json:"fired,omitempty"`
 	Values []string    `json:"values"` // the group-by values, for the alert's entity
 	Latest time.Time   `json:"latest"`
+	// Overflow: an at-close group had more matches than it may hold, so
+	// the windows it decides are not judged (counted, never guessed).
+	Overflow bool `json:"overflow,omitempty"`
 
-	key string // in corrState.groups
-	idx int    // in corrState.byAge
+	key string    // in corrState.groups
+	idx int       // in corrState.byAge
+	due time.Time // end of its (first) window: the heap's order
 }
 
-// groupHeap orders open groups by their latest match (container/heap): the
-// root is the first to close and the first to evict.
+// groupHeap orders open groups by the end of their window (container/heap):
+// the root is the first to close and the first to evict.
 type groupHeap []*corrGroup
 
 func (h groupHeap) Len() int           { return len(h) }
-func (h groupHeap) Less(i, j int) bool { return h[i].Latest.Before(h[j].Latest) }
+func (h groupHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
 func (h groupHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].idx, h[j].idx = i, j
@@ -123,14 +132,16 @@ const maxFiredPerGroup = 4
 func newCorrelation(r *Rule, loaded []*Rule) (*Correlation, error) {
 	sc := r.Sigma.Correlation
 	c := &Correlation{rule: r, typ: sc.Type, timespan: sc.Timespan, threshold: sc.Condition}
-	if c.threshold != nil {
+	if c.threshold != nil && c.threshold.DecidedAtClose() {
+		if c.typ == "temporal" || c.typ == "temporal_ordered" {
+			return nil, &sigma.UnsupportedError{Construct: "correlation:" + c.typ + ":condition", Reason: "lt, lte, eq or neq on the number of rules of a temporal correlation is not evaluated; use event_count or value_count"}
+		}
 		for _, op := range c.threshold.Ops {
-			if op.Op == "lt" || op.Op == "lte" || op.Op == "neq" {
-				// "Fewer than" can only be judged once a window closes, which
-				// needs timers on event time; not evaluated yet.
-				return nil, &sigma.UnsupportedError{Construct: "correlation:" + op.Op, Reason: "a condition that holds for few events needs the window to close; use gt, gte or eq"}
+			if op.Value >= maxHitsPerGroup {
+				return nil, &sigma.UnsupportedError{Construct: "correlation:" + op.Op, Reason: fmt.Sprintf("a count judged at the window's close must be below %d, the matches a window holds", maxHitsPerGroup)}
 			}
 		}
+		c.atClose = true
 	}
 	if len(sc.GroupBy) == 0 && (c.typ == "temporal" || c.typ == "temporal_ordered") {
 		return nil, errors.New("a temporal correlation needs group-by: which events belong together")
@@ -268,6 +279,9 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 			return corrFire{}, false, nil // a redelivered event counts once
 		}
 	}
+	if c.atClose {
+		return corrFire{}, false, c.hold(ctx, st, store, groupKey, g, hit)
+	}
 	if g.Latest.Sub(hit.At) > c.timespan {
 		// Older than the window ending at the group's latest match.
 		st.counters.LateMatches.Add(1)
@@ -275,6 +289,7 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 	}
 	if hit.At.After(g.Latest) {
 		g.Latest = hit.At
+		g.due = c.end(g)
 		heap.Fix(&st.byAge, g.idx)
 	}
 	// Slide the window: drop matches older than the timespan before the latest.
@@ -305,6 +320,86 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 		return corrFire{}, false, nil
 	}
 	return corrFire{c: c, eventIDs: ids, entity: g.entity()}, true, nil
+}
+
+// hold adds a match to an at-close group: its matches are kept in event-time
+// order, and which window each belongs to is decided only when the windows
+// close (decide), so the outcome does not depend on arrival order.
+func (c *Correlation) hold(ctx context.Context, st *corrState, store StateStore, groupKey string, g *corrGroup, hit corrHit) error {
+	if hit.At.After(g.Latest) {
+		g.Latest = hit.At
+	}
+	if len(g.Hits) >= maxHitsPerGroup {
+		g.Overflow = true
+	} else {
+		i, _ := slices.BinarySearchFunc(g.Hits, hit.At, func(h corrHit, t time.Time) int {
+			if h.At.After(t) {
+				return 1
+			}
+			return -1 // equal times keep arrival order
+		})
+		g.Hits = slices.Insert(g.Hits, i, hit)
+	}
+	g.due = c.end(g)
+	heap.Fix(&st.byAge, g.idx)
+	if store != nil {
+		return c.save(ctx, store, groupKey, g)
+	}
+	return nil
+}
+
+// decide judges, oldest first, every window of the at-close group g that
+// ended before wm: a window starts at its first match and spans the
+// timespan (both ends included); its count is judged against the
+// condition and fire is called when it holds, with the window's end. The
+// judged matches then leave the group, and what remains is written back.
+// If fire fails, nothing is removed: the next closing pass judges the same
+// windows again and fires the same alerts (same ids).
+func (c *Correlation) decide(ctx context.Context, st *corrState, store StateStore, g *corrGroup, wm time.Time, fire func(corrFire, time.Time) error) error {
+	n := 0
+	for n < len(g.Hits) {
+		end := g.Hits[n].At.Add(c.timespan)
+		if !wm.After(end) {
+			break
+		}
+		j := n
+		for j < len(g.Hits) && !g.Hits[j].At.After(end) {
+			j++
+		}
+		if g.Overflow {
+			st.counters.CorrelationOverflow.Add(1)
+		} else if c.threshold.Holds(c.count(g.Hits[n:j])) {
+			if err := fire(corrFire{c: c, eventIDs: hitIDs(g.Hits[n:j]), entity: g.entity()}, end); err != nil {
+				return err
+			}
+		}
+		n = j
+	}
+	g.Hits = append(g.Hits[:0], g.Hits[n:]...)
+	if len(g.Hits) == 0 {
+		return nil // the caller forgets the group and deletes its entry
+	}
+	g.due = c.end(g)
+	heap.Fix(&st.byAge, g.idx)
+	if store != nil {
+		return c.save(ctx, store, g.key, g)
+	}
+	return nil
+}
+
+// count is what the condition of an at-close correlation compares: the
+// matches of a window, or the distinct values of condition.field among them.
+func (c *Correlation) count(hits []corrHit) int64 {
+	if c.typ != "value_count" {
+		return int64(len(hits))
+	}
+	var distinct []string
+	for _, h := range hits {
+		if !slices.Contains(distinct, h.Value) {
+			distinct = append(distinct, h.Value)
+		}
+	}
+	return int64(len(distinct))
 }
 
 // groupKeyOf is a group's key in memory: its group-by values, each ended
@@ -341,15 +436,18 @@ func (c *Correlation) add(ctx context.Context, st *corrState, store StateStore, 
 		}
 	}
 	g.key = groupKey
+	g.due = c.end(g)
 	st.groups[groupKey] = g
 	heap.Push(&st.byAge, g)
 	return nil
 }
 
 // close forgets the groups whose window ended before the watermark — no
-// match that is not late can join them — and deletes them from the store.
-// Entries whose deletion failed earlier are retried first.
-func (c *Correlation) close(ctx context.Context, st *corrState, store StateStore, wm time.Time) error {
+// match that is not late can join them — and deletes them from the store;
+// an at-close correlation first judges those windows (decide), calling fire
+// for each that holds. Entries whose deletion failed earlier are retried
+// first.
+func (c *Correlation) close(ctx context.Context, st *corrState, store StateStore, wm time.Time, fire func(corrFire, time.Time) error) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if store != nil && len(st.unpurged) > 0 {
@@ -369,6 +467,14 @@ func (c *Correlation) close(ctx context.Context, st *corrState, store StateStore
 		g := st.byAge[0]
 		if !c.closedAt(g, wm) {
 			return nil
+		}
+		if c.atClose {
+			if err := c.decide(ctx, st, store, g, wm, fire); err != nil {
+				return err
+			}
+			if len(g.Hits) > 0 {
+				continue // a later window of the group is still open
+			}
 		}
 		heap.Pop(&st.byAge)
 		delete(st.groups, g.key)
@@ -432,9 +538,11 @@ func (c *Correlation) restore(ctx context.Context, st *corrState, store StateSto
 		if ok {
 			groupKey = groupKeyOf(g.Values)
 		}
-		if !ok || c.storeKey(groupKey) != k || c.closedAt(g, wm) {
+		if !ok || c.storeKey(groupKey) != k || c.closedAt(g, wm) && !c.atClose {
 			// Unreadable, written under another definition, or closed
-			// while no processor ran: nothing to resume.
+			// while no processor ran: nothing to resume. (An at-close
+			// window that closed meanwhile is resumed: it is yet to be
+			// judged, at the next closing pass.)
 			if err := store.Delete(ctx, k); err != nil {
 				return fmt.Errorf("correlation %s: delete closed window: %w", c.rule.ID, err)
 			}
@@ -452,9 +560,18 @@ func (c *Correlation) restore(ctx context.Context, st *corrState, store StateSto
 	return nil
 }
 
-// closedAt reports whether g's window ended before the watermark.
+// closedAt reports whether g's (first) window ended before the watermark.
 func (c *Correlation) closedAt(g *corrGroup, wm time.Time) bool {
-	return !wm.IsZero() && wm.Sub(g.Latest) > c.timespan
+	return !wm.IsZero() && wm.After(c.end(g))
+}
+
+// end is when g's window ends: the timespan after its newest match, or for
+// an at-close correlation after the first match of its oldest window.
+func (c *Correlation) end(g *corrGroup) time.Time {
+	if c.atClose && len(g.Hits) > 0 {
+		return g.Hits[0].At.Add(c.timespan)
+	}
+	return g.Latest.Add(c.timespan)
 }
 
 // storeKey names a group in the state store: the rule id (made key-safe)
@@ -486,8 +603,8 @@ func (c *Correlation) load(ctx context.Context, store StateStore, groupKey strin
 	if err != nil {
 		return fmt.Errorf("correlation %s: read window: %w", c.rule.ID, err)
 	}
-	if saved, ok := c.decode(data); ok && !c.closedAt(saved, wm) {
-		*g = *saved
+	if saved, ok := c.decode(data); ok && (c.atClose || !c.closedAt(saved, wm)) {
+		*g = *saved // an at-close window is kept even if closed: it is yet to be judged
 	}
 	return nil
 }

@@ -149,7 +149,8 @@ func TestCorrelationBaseRulesGenerate(t *testing.T) {
 func TestCorrelationProblems(t *testing.T) {
 	cases := []struct{ corr, want string }{
 		{"  type: event_count\n  rules: [nosuch]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {gte: 3}\n", "no loaded rule"},
-		{"  type: event_count\n  rules: [denied]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {lt: 3}\n", "correlation:lt"},
+		{"  type: temporal\n  rules: [denied, exec]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {lt: 2}\n", "correlation:temporal:condition"},
+		{"  type: event_count\n  rules: [denied]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {neq: 1000}\n", "correlation:neq"},
 		{"  type: event_count\n  rules: [denied]\n  group-by: [NoSuchField]\n  timespan: 1m\n  condition: {gte: 3}\n", "NoSuchField"},
 		{"  type: temporal\n  rules: [denied, exec]\n  timespan: 1m\n", "group-by"},
 	}

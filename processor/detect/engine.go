@@ -41,6 +41,9 @@ type Engine struct {
 	replay    atomic.Bool
 	maxGroups int
 	nextClose atomic.Int64 // watermark (unix ns) at which windows are next closed
+	// replayNewest is the newest event time (unix ns) a replay has seen:
+	// a file's clock, which closes the windows of at-close correlations.
+	replayNewest atomic.Int64
 
 	mu       sync.Mutex
 	supp     map[string]*suppression
@@ -69,6 +72,9 @@ type Counters struct {
 	LateMatches        atomic.Int64 // correlation matches dropped as late
 	CorrelationClosed  atomic.Int64 // windows closed by the watermark (state deleted)
 	CorrelationEvicted atomic.Int64 // open windows forgotten to stay within bounds
+	// CorrelationOverflow: at-close windows not judged because their group
+	// held more matches than it may.
+	CorrelationOverflow atomic.Int64
 }
 
 type suppression struct {
@@ -187,9 +193,11 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 		if late {
 			e.counters.LateEvents.Add(1)
 		}
-		if err := e.maintain(ctx, active, wm); err != nil {
+		if err := e.maintain(ctx, active, wm, emit); err != nil {
 			return err
 		}
+	} else if err := e.replayClose(ctx, active, ev.Timestamp, emit); err != nil {
+		return err
 	}
 	var buf [8]*Rule
 	matched := buf[:0]
@@ -223,18 +231,7 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 			if !ok {
 				continue
 			}
-			id := correlationAlertID(c.rule.ID, fire.eventIDs)
-			raise, suppressed := e.suppress(c.rule, fire.entity, id, ev.Timestamp)
-			if !raise {
-				continue
-			}
-			e.build(&a, c.rule, ev, fire.entity, suppressed)
-			a.Event.ID = id
-			a.Crowsnest.Alert.EventIDs = fire.eventIDs
-			a.Crowsnest.Alert.Correlation = c.typ
-			e.counters.Alerts.Add(1)
-			e.counters.Correlated.Add(1)
-			if err := emit(&a); err != nil {
+			if err := e.raise(&a, fire, ev, emit); err != nil {
 				return err
 			}
 		}
@@ -242,9 +239,84 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 	return nil
 }
 
+// raise emits the alert of a correlation that fired, unless suppressed. ev
+// is the event whose match made it fire: the alert copies its fields.
+func (e *Engine) raise(a *schemas.Alert, fire corrFire, ev *schemas.Event, emit func(a *schemas.Alert) error) error {
+	c := fire.c
+	id := correlationAlertID(c.rule.ID, fire.eventIDs)
+	raise, suppressed := e.suppress(c.rule, fire.entity, id, ev.Timestamp)
+	if !raise {
+		return nil
+	}
+	e.build(a, c.rule, ev, fire.entity, suppressed)
+	a.Event.ID = id
+	a.Crowsnest.Alert.EventIDs = fire.eventIDs
+	a.Crowsnest.Alert.Correlation = c.typ
+	e.counters.Alerts.Add(1)
+	e.counters.Correlated.Add(1)
+	return emit(a)
+}
+
+// raiseAtClose returns the fire function of closing passes: the alert of an
+// at-close window that holds is dated at the window's end and copies no
+// event's fields (no single event made it fire; the event that moved the
+// watermark is unrelated).
+func (e *Engine) raiseAtClose(emit func(a *schemas.Alert) error) func(corrFire, time.Time) error {
+	return func(fire corrFire, end time.Time) error {
+		var a schemas.Alert
+		ev := schemas.Event{Timestamp: end}
+		ev.Crowsnest.SchemaVersion = schemas.SchemaVersion
+		return e.raise(&a, fire, &ev, emit)
+	}
+}
+
+// replayClose is a replay's closing pass: every at-close window that ended
+// before t, the newest event time seen, is judged (the file's events are its
+// only clock). Sliding windows are not closed in a replay.
+func (e *Engine) replayClose(ctx context.Context, active *ruleState, t time.Time, emit func(a *schemas.Alert) error) error {
+	if t.IsZero() {
+		return nil
+	}
+	for {
+		prev := e.replayNewest.Load()
+		if t.UnixNano() <= prev {
+			return nil
+		}
+		if e.replayNewest.CompareAndSwap(prev, t.UnixNano()) {
+			break
+		}
+	}
+	return e.closeAtClose(ctx, active, t, emit)
+}
+
+// closeAtClose judges the windows of every at-close correlation that ended
+// before wm.
+func (e *Engine) closeAtClose(ctx context.Context, active *ruleState, wm time.Time, emit func(a *schemas.Alert) error) error {
+	fire := e.raiseAtClose(emit)
+	for i, c := range active.rules.correlations {
+		if !c.atClose {
+			continue
+		}
+		if err := c.close(ctx, active.corr[i], e.store, wm, fire); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endOfInput is for a replay that read all its input: every window still
+// open is judged now, as if the file's clock had passed every end.
+func (e *Engine) endOfInput(ctx context.Context, emit func(a *schemas.Alert) error) error {
+	return e.closeAtClose(ctx, e.active.Load(), endOfTime, emit)
+}
+
+// endOfTime is after every window's end.
+var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // maintain reads back the stored windows once per rule set, then closes
-// the windows the watermark has passed, at most once per closeStep.
-func (e *Engine) maintain(ctx context.Context, active *ruleState, wm time.Time) error {
+// the windows the watermark has passed (judging the at-close ones and
+// emitting their alerts), at most once per closeStep.
+func (e *Engine) maintain(ctx context.Context, active *ruleState, wm time.Time, emit func(a *schemas.Alert) error) error {
 	if len(active.corr) == 0 {
 		return nil
 	}
@@ -264,10 +336,16 @@ func (e *Engine) maintain(ctx context.Context, active *ruleState, wm time.Time) 
 		return nil
 	}
 	var errs []error
+	fire := e.raiseAtClose(emit)
 	for i, c := range active.rules.correlations {
-		if err := c.close(ctx, active.corr[i], e.store, wm); err != nil {
+		if err := c.close(ctx, active.corr[i], e.store, wm, fire); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 {
+		// The input is retried: let its redelivery run the pass again, so
+		// an alert that failed to publish is raised then, not a second later.
+		e.nextClose.CompareAndSwap(wm.Add(closeStep).UnixNano(), next)
 	}
 	return errors.Join(errs...)
 }

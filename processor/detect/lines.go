@@ -33,7 +33,9 @@ type LinesResult struct {
 // watermark off (allowed_lateness does not apply), so what fires depends on
 // the events' times, not on how fast they are read. A correlation match
 // older than its correlation's newest match minus the timespan is still
-// too late for any window.
+// too late for any window. A correlation judged when its window closes (lt,
+// lte, eq, neq) is judged when the file's newest event time passes the
+// window's end, and at the end of the input for the windows still open.
 func Lines(ctx context.Context, r io.Reader, norm *normalize.Normalizer, source string, eng *Engine, w io.Writer, onError func(line int, err error)) (LinesResult, error) {
 	eng.replay.Store(true)
 	var res LinesResult
@@ -90,6 +92,9 @@ func Lines(ctx context.Context, r io.Reader, norm *normalize.Normalizer, source 
 	}
 	if err := sc.Err(); err != nil {
 		return res, errors.Join(fmt.Errorf("read: %w", err), bw.Flush())
+	}
+	if err := eng.endOfInput(ctx, emit); err != nil {
+		return res, errors.Join(err, bw.Flush())
 	}
 	if err := bw.Flush(); err != nil {
 		return res, fmt.Errorf("write: %w", err)
@@ -195,6 +200,9 @@ func MergeLines(ctx context.Context, inputs []Input, norm *normalize.Normalizer,
 		if err != nil && !errors.As(err, &re) {
 			return res, err
 		}
+	}
+	if err := eng.endOfInput(ctx, emit); err != nil {
+		return res, errors.Join(err, bw.Flush())
 	}
 	if err := bw.Flush(); err != nil {
 		return res, fmt.Errorf("write: %w", err)

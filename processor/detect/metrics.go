@@ -17,6 +17,7 @@ import (
 //	crowsnest_detect_correlation_evictions_total    correlation windows forgotten to stay bounded
 //	crowsnest_detect_correlation_closed_total       correlation windows closed by the watermark (state deleted)
 //	crowsnest_detect_correlation_windows            open correlation windows
+//	crowsnest_detect_correlation_overflow_total     at-close windows not judged: their group held too many matches
 //	crowsnest_detect_late_events_total              events behind the watermark
 //	crowsnest_detect_late_matches_total             correlation matches dropped as late
 //	crowsnest_detect_watermark_seconds              the watermark, Unix time (0 before it is known)
@@ -39,6 +40,8 @@ func (e *Engine) RegisterMetrics(reg prometheus.Registerer) error {
 			func() float64 { return float64(e.CorrelationEvictions()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_correlation_closed_total", Help: "Correlation windows closed by the watermark; their state is deleted."},
 			func() float64 { return float64(c.CorrelationClosed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_correlation_overflow_total", Help: "Windows of lt/lte/eq/neq correlations not judged at their close because their group held more than 1000 matches."},
+			func() float64 { return float64(c.CorrelationOverflow.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "crowsnest_detect_correlation_windows", Help: "Open correlation windows."},
 			func() float64 { return float64(e.OpenCorrelationWindows()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "crowsnest_detect_late_events_total", Help: "Events behind the watermark (newest event time minus allowed_lateness); still stored and matched by single-event rules."},

@@ -36,6 +36,20 @@ type ThresholdOp struct {
 	Value int64
 }
 
+// DecidedAtClose reports whether the threshold can only be judged once the
+// window has closed: a count that satisfies lt, lte, eq or neq may stop
+// satisfying it when another event comes, whereas gt and gte, once they
+// hold, keep holding.
+func (t *Threshold) DecidedAtClose() bool {
+	for _, o := range t.Ops {
+		switch o.Op {
+		case "lt", "lte", "eq", "neq":
+			return true
+		}
+	}
+	return false
+}
+
 // Holds reports whether n satisfies every comparison.
 func (t *Threshold) Holds(n int64) bool {
 	for _, o := range t.Ops {
