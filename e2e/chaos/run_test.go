@@ -97,6 +97,7 @@ func killRun(t *testing.T, records, kills, badEvery int, budget time.Duration, r
 		},
 		start:    run.start,
 		deadline: start.Add(budget),
+		total:    records,
 	}
 	recs := k.run(planKills(r, kills, records))
 	n := k.waitSettled(records, 5*time.Second)

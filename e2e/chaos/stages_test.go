@@ -135,6 +135,7 @@ func TestKillProcessor(t *testing.T) {
 		crash:    func() { d.kill(t, "processor") },
 		start:    func() { d.start("processor") },
 		deadline: start.Add(budget),
+		total:    records,
 	}
 	recs := k.run(planKills(r, 10, records))
 	n := k.waitSettled(records, 10*time.Second)
@@ -245,6 +246,7 @@ func TestKillSink(t *testing.T) {
 		crash:    func() { d.kill(t, "sink") },
 		start:    func() { d.start("sink") },
 		deadline: start.Add(budget),
+		total:    records,
 	}
 	recs := k.run(planKills(r, 10, records))
 	t.Logf("%s", summarize(recs))
