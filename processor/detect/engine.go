@@ -45,6 +45,13 @@ type Engine struct {
 	// a file's clock, which closes the windows of at-close correlations.
 	replayNewest atomic.Int64
 
+	// recent are the latest at-close alerts with the event whose processing
+	// raised them, raised again if that event comes again (see reraise).
+	recentMu  sync.Mutex
+	recent    []atCloseFiring
+	recentBy  map[string]int // entries of recent per carrier: the per-event check is a lookup
+	hasRecent atomic.Bool
+
 	mu       sync.Mutex
 	supp     map[string]*suppression
 	newest   time.Time // latest event time seen by the suppression table
@@ -193,7 +200,12 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 		if late {
 			e.counters.LateEvents.Add(1)
 		}
-		if err := e.maintain(ctx, active, wm, emit); err != nil {
+		if e.hasRecent.Load() { // before maintain, which may add this event's own
+			if err := e.reraise(ev.Event.ID, emit); err != nil {
+				return err
+			}
+		}
+		if err := e.maintain(ctx, active, wm, ev.Event.ID, emit); err != nil {
 			return err
 		}
 	} else if err := e.replayClose(ctx, active, ev.Timestamp, emit); err != nil {
@@ -261,13 +273,75 @@ func (e *Engine) raise(a *schemas.Alert, fire corrFire, ev *schemas.Event, emit 
 // at-close window that holds is dated at the window's end and copies no
 // event's fields (no single event made it fire; the event that moved the
 // watermark is unrelated).
-func (e *Engine) raiseAtClose(emit func(a *schemas.Alert) error) func(corrFire, time.Time) error {
+// carrier is the id of the event being processed (empty in a replay): the
+// alert is remembered with it (see reraise).
+func (e *Engine) raiseAtClose(emit func(a *schemas.Alert) error, carrier string) func(corrFire, time.Time) error {
 	return func(fire corrFire, end time.Time) error {
 		var a schemas.Alert
 		ev := schemas.Event{Timestamp: end}
 		ev.Crowsnest.SchemaVersion = schemas.SchemaVersion
-		return e.raise(&a, fire, &ev, emit)
+		if err := e.raise(&a, fire, &ev, emit); err != nil {
+			return err
+		}
+		if carrier != "" {
+			e.recentMu.Lock()
+			if e.recentBy == nil {
+				e.recentBy = map[string]int{}
+			}
+			e.recent = append(e.recent, atCloseFiring{carrier: carrier, fire: fire, end: end})
+			e.recentBy[carrier]++
+			if len(e.recent) > maxRecentAtClose {
+				old := e.recent[0].carrier
+				if e.recentBy[old]--; e.recentBy[old] == 0 {
+					delete(e.recentBy, old)
+				}
+				e.recent = slices.Delete(e.recent, 0, 1)
+			}
+			e.hasRecent.Store(true)
+			e.recentMu.Unlock()
+		}
+		return nil
 	}
+}
+
+// atCloseFiring is an at-close alert and the event whose processing raised
+// it (the one that moved the watermark past the window's end).
+type atCloseFiring struct {
+	carrier string
+	fire    corrFire
+	end     time.Time
+}
+
+// maxRecentAtClose bounds the at-close alerts remembered for reraise.
+const maxRecentAtClose = 256
+
+// reraise raises again the at-close alerts raised while processing event
+// id before. The pipeline acks an input only once its alerts are published;
+// if a publish fails, the input comes again — but the window that fired is
+// judged and deleted by then, so without this its alert would be lost. The
+// alert is the same (same id), which the alerts stream drops if it has it.
+func (e *Engine) reraise(id string, emit func(a *schemas.Alert) error) error {
+	e.recentMu.Lock()
+	if e.recentBy[id] == 0 {
+		e.recentMu.Unlock()
+		return nil
+	}
+	var again []atCloseFiring
+	for _, f := range e.recent {
+		if f.carrier == id {
+			again = append(again, f)
+		}
+	}
+	e.recentMu.Unlock()
+	for _, f := range again {
+		var a schemas.Alert
+		ev := schemas.Event{Timestamp: f.end}
+		ev.Crowsnest.SchemaVersion = schemas.SchemaVersion
+		if err := e.raise(&a, f.fire, &ev, emit); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replayClose is a replay's closing pass: every at-close window that ended
@@ -292,7 +366,7 @@ func (e *Engine) replayClose(ctx context.Context, active *ruleState, t time.Time
 // closeAtClose judges the windows of every at-close correlation that ended
 // before wm.
 func (e *Engine) closeAtClose(ctx context.Context, active *ruleState, wm time.Time, emit func(a *schemas.Alert) error) error {
-	fire := e.raiseAtClose(emit)
+	fire := e.raiseAtClose(emit, "")
 	for i, c := range active.rules.correlations {
 		if !c.atClose {
 			continue
@@ -316,7 +390,7 @@ var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // maintain reads back the stored windows once per rule set, then closes
 // the windows the watermark has passed (judging the at-close ones and
 // emitting their alerts), at most once per closeStep.
-func (e *Engine) maintain(ctx context.Context, active *ruleState, wm time.Time, emit func(a *schemas.Alert) error) error {
+func (e *Engine) maintain(ctx context.Context, active *ruleState, wm time.Time, carrier string, emit func(a *schemas.Alert) error) error {
 	if len(active.corr) == 0 {
 		return nil
 	}
@@ -336,7 +410,7 @@ func (e *Engine) maintain(ctx context.Context, active *ruleState, wm time.Time, 
 		return nil
 	}
 	var errs []error
-	fire := e.raiseAtClose(emit)
+	fire := e.raiseAtClose(emit, carrier)
 	for i, c := range active.rules.correlations {
 		if err := c.close(ctx, active.corr[i], e.store, wm, fire); err != nil {
 			errs = append(errs, err)
