@@ -8,6 +8,8 @@
 // window, counted. Correlation windows run on event time: in the processor a
 // per-source watermark with allowed lateness decides what is late and when a
 // window closes; files (Lines, MergeLines) replay on event time alone.
+// Correlation conditions that hold for few events (lt, lte, eq, neq) are
+// judged once per window, when it closes.
 //
 // What it must not do: NATS or any other I/O besides reading rule files and
 // the StateStore it is given (processor/detect/kvstate; processor/pipeline
