@@ -1,0 +1,386 @@
+package pipeline_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tidwall/gjson"
+
+	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
+	"github.com/crowsnest-siem/crowsnest/bus/embedded/natstest"
+	"github.com/crowsnest-siem/crowsnest/bus/headers"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/k8saudit"
+	"github.com/crowsnest-siem/crowsnest/processor/pipeline"
+)
+
+// The bundled replay sample: 92 Kubernetes audit records (~970 B, request
+// objects, annotations), the same file the detection benchmarks read.
+const ratioSample = "../../collectors/replay/samples/k8s_audit.jsonl"
+
+// ratioRecords is how many raw records each variant consumes per iteration.
+const ratioRecords = 20000
+
+// The raw ceiling's streams: copies of the raw work queue's and the events
+// stream's configuration under other names, so both variants write to
+// streams kept the same way (file storage, same limits and dedup window).
+const (
+	ceilingRawStream    = "BENCH_CEILING_RAW"
+	ceilingRawSubject   = "bench.ceiling.raw"
+	ceilingEventsStream = "BENCH_CEILING_EVENTS"
+	ceilingEventSubject = "bench.ceiling.events.k8s_audit"
+)
+
+// BenchmarkProcessorVsRawJetStream compares the processor (consume,
+// normalize, enrich, [detect,] publish the event with its Nats-Msg-Id, ack
+// the input after the PubAck) with the raw ceiling of the same delivery
+// contract: a pull consumer on a work queue that republishes each message's
+// bytes with a msg id, async with bounded in flight, and acks the input once
+// its PubAck is in. Each iteration runs the ceiling, then the pipeline
+// without detection, then with the built-in rules, over ratioRecords fresh
+// records each, so the three share the machine's noise. Rates are events
+// over the span between the first and the last output's stored timestamps
+// (the pipeline's start-up, consumer set-up and membership claim excluded);
+// ratios are of the rates summed over all iterations.
+func BenchmarkProcessorVsRawJetStream(b *testing.B) {
+	sample := readSample(b)
+	ctx := context.Background()
+	var asyncErrs atomic.Int64
+	srv := natstest.Start(b) // file storage
+	_, js := natstest.Connect(b, srv,
+		jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { asyncErrs.Add(1) }))
+
+	tcfg := topology.NewDefaultConfig()
+	tcfg.Partitions = 1 // one consumer per variant: the ceiling has one too
+	tcfg.Raw.MaxBytes = 4 * topology.GiB
+	tcfg.Events.MaxBytes = 4 * topology.GiB
+	if err := topology.Ensure(ctx, js, tcfg); err != nil {
+		b.Fatal(err)
+	}
+	ceilingCons := ensureCeilingStreams(b, js, tcfg)
+
+	newRun := func(detect bool) func(context.Context) error {
+		cfg := pipeline.NewDefaultConfig()
+		cfg.Detect.Enabled = detect // the built-in pack, the default rules
+		reg, err := normalize.NewRegistry(cfg.Normalize, k8saudit.NewFactory())
+		if err != nil {
+			b.Fatal(err)
+		}
+		norm, err := normalize.New(cfg.Normalize, reg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := pipeline.New(js, norm, deadletter.NewPublisher(js), cfg, pipeline.Settings{
+			Sources:    []string{topology.SourceK8sAudit},
+			Consumer:   tcfg.Consumers.Processor,
+			Partitions: 1,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p.Run
+	}
+	runPlain, runDetect := newRun(false), newRun(true)
+	cfg := pipeline.NewDefaultConfig()
+
+	var ceil, plain, withRules throughput
+	var alerts uint64
+	b.ResetTimer()
+	for iter := range b.N {
+		// (a) the raw ceiling.
+		preload(b, js, &asyncErrs, ceilingRawSubject, sample, fmt.Sprintf("c%d", iter))
+		measureOutputs(b, js, ceilingEventsStream, &ceil, func() {
+			if err := relay(ctx, js, ceilingCons, ratioRecords, cfg.FetchBatch, cfg.MaxInFlight); err != nil {
+				b.Fatal(err)
+			}
+		})
+		// (b) the pipeline, detection off, then the built-in rules.
+		rawSubj, err := topology.RawSubject(topology.SourceK8sAudit, "bench", topology.KeyToken("bench"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range []struct {
+			run  func(context.Context) error
+			into *throughput
+			tag  string
+		}{{runPlain, &plain, "p"}, {runDetect, &withRules, "d"}} {
+			alertsBefore := streamState(b, js, topology.AlertsStream).Msgs
+			preload(b, js, &asyncErrs, rawSubj, sample, fmt.Sprintf("%s%d", v.tag, iter))
+			measureOutputs(b, js, topology.EventsStream, v.into, func() { runUntilDrained(b, v.run, js) })
+			if v.tag == "d" {
+				alerts += streamState(b, js, topology.AlertsStream).Msgs - alertsBefore
+			}
+		}
+		if dl := streamState(b, js, topology.DeadLetterStream).Msgs; dl != 0 {
+			b.Fatalf("%d records dead-lettered: the sample must normalize cleanly", dl)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(ceil.rate(), "raw-events/s")
+	b.ReportMetric(plain.rate(), "pipeline-events/s")
+	b.ReportMetric(withRules.rate(), "pipeline+rules-events/s")
+	b.ReportMetric(plain.rate()/ceil.rate(), "ratio")
+	b.ReportMetric(withRules.rate()/ceil.rate(), "ratio_rules")
+	b.ReportMetric(float64(alerts)/float64(withRules.events), "alerts/event")
+	b.ReportMetric(ceil.bytesPerEvent(), "raw-out-B/event")
+	b.ReportMetric(plain.bytesPerEvent(), "pipeline-out-B/event")
+	b.ReportMetric(0, "ns/op") // one op is three runs of unequal work: meaningless
+}
+
+// throughput sums events and spans over iterations.
+type throughput struct {
+	events uint64
+	span   time.Duration
+	bytes  uint64 // stored, headers included
+	msgs   uint64
+}
+
+func (t *throughput) add(b *testing.B, events, bytes uint64, span time.Duration) {
+	if events < ratioRecords {
+		b.Fatalf("%d events for %d records", events, ratioRecords)
+	}
+	t.events += events - 1 // the span runs from the first output to the last
+	t.span += span
+	t.bytes += bytes
+	t.msgs += events
+}
+
+func (t *throughput) bytesPerEvent() float64 { return float64(t.bytes) / float64(t.msgs) }
+
+func (t *throughput) rate() float64 { return float64(t.events) / t.span.Seconds() }
+
+// readSample returns the sample's records, one per line.
+func readSample(b *testing.B) [][]byte {
+	b.Helper()
+	f, err := os.Open(ratioSample)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 4<<20)
+	for sc.Scan() {
+		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+			out = append(out, bytes.Clone(line))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if len(out) == 0 {
+		b.Fatalf("%s: no records", ratioSample)
+	}
+	return out
+}
+
+// preload publishes ratioRecords records cycled from sample, each with a
+// fresh auditID (prefix tag) so neither stream's dedup drops any, and waits
+// for every PubAck.
+func preload(b *testing.B, js jetstream.JetStream, asyncErrs *atomic.Int64, subject string, sample [][]byte, tag string) {
+	b.Helper()
+	for i := range ratioRecords {
+		rec := sample[i%len(sample)]
+		old := gjson.GetBytes(rec, "auditID")
+		if !old.Exists() || old.Index == 0 {
+			b.Fatalf("sample record %d: no auditID", i%len(sample))
+		}
+		id := fmt.Sprintf("%s-%s-%d", old.Str, tag, i)
+		data := make([]byte, 0, len(rec)+len(id))
+		data = append(data, rec[:old.Index]...)
+		data = fmt.Appendf(data, "%q", id)
+		data = append(data, rec[old.Index+len(old.Raw):]...)
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(headers.MsgID, id)
+		m.Header.Set(headers.Node, "node-1")
+		m.Header.Set(headers.Observed, headers.FormatTime(time.Now()))
+		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second)); err != nil {
+			b.Fatalf("preload %d: %v", i, err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		b.Fatal("preload not acknowledged within 2m")
+	}
+	if n := asyncErrs.Load(); n > 0 {
+		b.Fatalf("%d async publishes failed", n)
+	}
+}
+
+func ensureCeilingStreams(b *testing.B, js jetstream.JetStream, tcfg topology.Config) jetstream.Consumer {
+	b.Helper()
+	ctx := context.Background()
+	rawName, err := topology.RawStream(topology.SourceK8sAudit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var raw, events jetstream.StreamConfig
+	for _, sc := range topology.Streams(tcfg) {
+		switch sc.Name {
+		case rawName:
+			raw = sc
+		case topology.EventsStream:
+			events = sc
+		}
+	}
+	raw.Name, raw.Subjects, raw.SubjectTransform = ceilingRawStream, []string{ceilingRawSubject}, nil
+	events.Name, events.Subjects = ceilingEventsStream, []string{ceilingEventSubject}
+	for _, sc := range []jetstream.StreamConfig{raw, events} {
+		if _, err := js.CreateStream(ctx, sc); err != nil {
+			b.Fatalf("stream %s: %v", sc.Name, err)
+		}
+	}
+	// The processor's consumer settings, without partitions or pinning.
+	cc, err := topology.ProcessorConsumerConfig(topology.SourceK8sAudit, 0, tcfg.Consumers.Processor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, ceilingRawStream, jetstream.ConsumerConfig{
+		Durable:       "ceiling",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cc.AckWait,
+		MaxAckPending: cc.MaxAckPending,
+		MaxDeliver:    cc.MaxDeliver,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cons
+}
+
+// relay is the ceiling: the pipeline's delivery contract minus
+// normalization. It fetches n messages, republishes each one's bytes with
+// its msg id, at most maxInFlight awaiting their PubAck, and acks each input
+// once its output's PubAck is in (in order, on another goroutine, as the
+// pipeline's acker does).
+func relay(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer, n, fetchBatch, maxInFlight int) error {
+	type pend struct {
+		msg jetstream.Msg
+		fut jetstream.PubAckFuture
+	}
+	inflight := make(chan pend, maxInFlight)
+	ackErr := make(chan error, 1)
+	go func() {
+		var first error
+		for p := range inflight {
+			select {
+			case <-p.fut.Ok():
+				if err := p.msg.Ack(); err != nil && first == nil {
+					first = fmt.Errorf("ack: %w", err)
+				}
+			case err := <-p.fut.Err():
+				if first == nil {
+					first = fmt.Errorf("publish: %w", err)
+				}
+			}
+		}
+		ackErr <- first
+	}()
+	var err error
+	for done := 0; done < n && err == nil && ctx.Err() == nil; {
+		var batch jetstream.MessageBatch
+		batch, err = cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			break
+		}
+		for msg := range batch.Messages() {
+			out := &nats.Msg{Subject: ceilingEventSubject, Data: msg.Data(), Header: nats.Header{}}
+			out.Header.Set(headers.MsgID, msg.Headers().Get(headers.MsgID))
+			out.Header.Set(headers.Source, topology.SourceK8sAudit)
+			fut, perr := js.PublishMsgAsync(out)
+			if perr != nil {
+				err = fmt.Errorf("publish: %w", perr)
+				break
+			}
+			inflight <- pend{msg, fut}
+			done++
+		}
+		if berr := batch.Error(); berr != nil && !errors.Is(berr, nats.ErrTimeout) && err == nil {
+			err = fmt.Errorf("fetch: %w", berr)
+		}
+	}
+	close(inflight)
+	return errors.Join(err, <-ackErr)
+}
+
+// runUntilDrained runs the pipeline until the raw work queue is empty — every
+// input acked, so every output stored — then stops it.
+func runUntilDrained(b *testing.B, run func(context.Context) error, js jetstream.JetStream) {
+	b.Helper()
+	rawName, _ := topology.RawStream(topology.SourceK8sAudit)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	deadline := time.Now().Add(3 * time.Minute)
+	for streamState(b, js, rawName).Msgs != 0 {
+		if time.Now().After(deadline) {
+			cancel()
+			b.Fatalf("raw stream not drained within 3m: %d left", streamState(b, js, rawName).Msgs)
+		}
+		select {
+		case err := <-done:
+			b.Fatalf("pipeline stopped early: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		b.Fatal("Run did not return after cancel")
+	}
+}
+
+// measureOutputs runs f and adds to into how many messages it added to
+// stream and the span between the first and the last one's stored timestamps.
+func measureOutputs(b *testing.B, js jetstream.JetStream, stream string, into *throughput, f func()) {
+	b.Helper()
+	before := streamState(b, js, stream)
+	f()
+	after := streamState(b, js, stream)
+	if after.LastSeq <= before.LastSeq+1 {
+		b.Fatalf("%s: %d messages added", stream, after.LastSeq-before.LastSeq)
+	}
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, err := s.GetMsg(context.Background(), before.LastSeq+1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	last, err := s.GetMsg(context.Background(), after.LastSeq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	into.add(b, after.LastSeq-before.LastSeq, after.Bytes-before.Bytes, last.Time.Sub(first.Time))
+}
+
+func streamState(b *testing.B, js jetstream.JetStream, stream string) jetstream.StreamState {
+	b.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return info.State
+}
