@@ -11,7 +11,8 @@ import (
 
 // TestHelmBinaryAgrees renders every value set with a helm binary too
 // (CHARTCHECK_HELM, e.g. $(scripts/tools.sh helm)) and requires the same
-// documents as the in-process render, and the same refusals of bad values:
+// documents as the in-process render, and the same refusals of bad values,
+// and `helm lint --strict` to pass:
 // the library route checks what `helm template`/`helm install` would do.
 func TestHelmBinaryAgrees(t *testing.T) {
 	helm := os.Getenv("CHARTCHECK_HELM")
@@ -64,6 +65,13 @@ func TestHelmBinaryAgrees(t *testing.T) {
 			}
 		})
 	}
+	t.Run("helm lint --strict", func(t *testing.T) {
+		cmd := exec.Command(helm, "lint", chartDir, "--strict")
+		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("helm lint: %v\n%s", err, out)
+		}
+	})
 	t.Run("bad values refused", func(t *testing.T) {
 		for _, values := range []string{`podSecurity: {runAsUser: 0}`, `processor: {replcas: 3}`, `nats: {enabled: false, url: "nats://n:4222"}`} {
 			if out, err := run(t, values); err == nil {
