@@ -624,6 +624,11 @@ func (c *Correlation) decode(data []byte) (*corrGroup, bool) {
 			return nil, false
 		}
 	}
+	if c.atClose {
+		// hold keeps them in event-time order; an entry written under a
+		// sliding definition of the same rule may not be.
+		slices.SortStableFunc(saved.Hits, func(a, b corrHit) int { return a.At.Compare(b.At) })
+	}
 	return &saved, true
 }
 
