@@ -4,7 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -64,4 +69,95 @@ func appendAtRate(ctx context.Context, src, dst string, rate int, written *count
 		case <-tick.C:
 		}
 	}
+}
+
+// postStats counts the webhook's answers.
+type postStats struct {
+	ok, retried atomic.Int64
+	mu          sync.Mutex
+	byStatus    map[string]int
+}
+
+func (p *postStats) note(status string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byStatus == nil {
+		p.byStatus = map[string]int{}
+	}
+	p.byStatus[status]++
+}
+
+func (p *postStats) statuses() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys := make([]string, 0, len(p.byStatus))
+	for k := range p.byStatus {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s ×%d", k, p.byStatus[k])
+	}
+	return b.String()
+}
+
+// postAtRate sends the lines of src to the audit webhook at url as EventList
+// batches of batch items, about rate items per second, and retries a batch
+// until it is accepted (2xx), as the API server's webhook backend does.
+func postAtRate(ctx context.Context, src, url, token string, rate, batch int, written *counter, stats *postStats) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	client := &http.Client{Timeout: 30 * time.Second}
+	interval := time.Duration(float64(time.Second) * float64(batch) / float64(rate))
+	next := time.Now()
+	for lo := 0; lo < len(lines); lo += batch {
+		hi := min(lo+batch, len(lines))
+		body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + strings.Join(lines[lo:hi], ",") + `]}`
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				stats.note(resp.Status)
+				if resp.StatusCode/100 == 2 {
+					stats.ok.Add(1)
+					break
+				}
+				if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode/100 != 5 {
+					return fmt.Errorf("webhook refused batch %d..%d for good: %s", lo, hi, resp.Status)
+				}
+			} else {
+				stats.note("error")
+			}
+			stats.retried.Add(1)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		written.add(hi - lo)
+		next = next.Add(interval)
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+			}
+		}
+	}
+	return nil
 }

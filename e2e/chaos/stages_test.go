@@ -149,21 +149,36 @@ func TestKillProcessor(t *testing.T) {
 
 // TestNATSOutage is issue #4's "30 s without NATS loses nothing": a
 // standalone nats-server stopped for 30 s while the audit log keeps growing;
-// the collector spools, and everything arrives once NATS is back.
+// the collector waits (the file holds what it has not read), and everything
+// arrives once NATS is back.
 func TestNATSOutage(t *testing.T) {
 	requireFull(t)
+	natsOutage(t, false)
+}
+
+// TestNATSOutageWebhook is the same outage with the audit webhook as the
+// source: an API server cannot be told to wait for 30 s, so the collector
+// must take the batches into its disk spool (or answer 503/429 and have them
+// retried) and replay them when NATS is back.
+func TestNATSOutageWebhook(t *testing.T) {
+	requireFull(t)
+	natsOutage(t, true)
+}
+
+func natsOutage(t *testing.T, webhook bool) {
 	start := time.Now()
 	budget := 10 * time.Minute
 	records := scaled(t, 40_000, 4000)
-	const rate = 1000 // lines/s appended to the live log
+	const rate = 1000 // records/s fed to the collector
 	env := newEnv(t)
-	log, err := harness.WriteAuditLog(env.Path("source.log"), harness.AuditSpec{
-		Prefix: runID("nats"), Records: records, BadEvery: 5000, AlertEvery: records / 20,
-	})
+	spec := harness.AuditSpec{Prefix: runID("nats"), Records: records, BadEvery: 5000, AlertEvery: records / 20}
+	if webhook {
+		spec.BadEvery = 0 // an EventList carries objects: no cut-short lines
+	}
+	log, err := harness.WriteAuditLog(env.Path("source.log"), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := env.Path("audit.log")
 	d := newDeployment(env, "")
 	d.fileSink()
 	d.processor()
@@ -171,11 +186,35 @@ func TestNATSOutage(t *testing.T) {
 	defer cancel()
 	fed := make(chan error, 1)
 	written := &counter{}
-	if err := touch(live); err != nil {
-		t.Fatal(err)
+	var posts *postStats
+	if webhook {
+		port := env.Ports(1)[0]
+		token := "chaos-" + spec.Prefix
+		tokenFile := env.WriteFile("collector/token", token+"\n")
+		d.add("collector", d.env.Bin.Collector, fmt.Sprintf(`data_dir: %s
+collectors:
+  publish:
+    collector_id: chaos
+    node: chaos
+  replay:
+    enabled: false
+  k8s_audit_webhook:
+    enabled: true
+    listen: 127.0.0.1:%d
+    allow_insecure_loopback: true
+    bearer_token_file: %s
+`, d.env.Path("collector", "data"), port, tokenFile))
+		posts = &postStats{}
+		url := fmt.Sprintf("http://127.0.0.1:%d/audit", port)
+		go func() { fed <- postAtRate(ctx, log.Path, url, token, rate, 100, written, posts) }()
+	} else {
+		live := env.Path("audit.log")
+		if err := touch(live); err != nil {
+			t.Fatal(err)
+		}
+		d.collector(live)
+		go func() { fed <- appendAtRate(ctx, log.Path, live, rate, written) }()
 	}
-	d.collector(live)
-	go func() { fed <- appendAtRate(ctx, log.Path, live, rate, written) }()
 
 	// The outage starts a quarter into the feed.
 	for written.get() < records/4 {
@@ -195,15 +234,19 @@ func TestNATSOutage(t *testing.T) {
 	spooled := metricLines(d.ports["collector"], "crowsnest_collector_spool_")
 	d.nats.Restart()
 	t.Logf("collector spool at the end of the outage: %s", spooled)
-	t.Logf("nats-server away %s (lines %d..%d appended meanwhile); every stage stayed up",
+	t.Logf("nats-server away %s (records %d..%d fed meanwhile); every stage stayed up",
 		time.Since(t0).Round(time.Millisecond), atStop, written.get())
 	if err := <-fed; err != nil {
 		t.Fatal(err)
+	}
+	if posts != nil {
+		t.Logf("webhook: %d batches accepted, %d answers to retry (%s)", posts.ok.Load(), posts.retried.Load(), posts.statuses())
 	}
 	k := &killer{t: t, name: "after the outage", progress: streamMsgs(d.nats.URL, topology.EventsStream), deadline: start.Add(budget)}
 	back := time.Now()
 	n := k.waitSettled(records, 10*time.Second)
 	t.Logf("events stream settled at %d messages %s after NATS came back", n, time.Since(back).Round(time.Second))
+	t.Logf("collector spool afterwards: %s", metricLines(d.ports["collector"], "crowsnest_collector_spool_records_total"))
 	alerts := checkStreams(t, d.nats.URL, log)
 	waitDrained(t, d.nats.URL, start.Add(budget), "file")
 	checkFiles(t, env.Path("sink", "data", "files"), log, alerts)
