@@ -210,3 +210,45 @@ func TestAtCloseOverflow(t *testing.T) {
 		t.Fatalf("overflow %d, want 1", got)
 	}
 }
+
+// TestAtCloseSharedBucket: replicas share the state bucket and each reads
+// every window back at its start, so one may hold a stale copy of a window
+// its owner goes on filling. Whichever judges first judges the matches of
+// both copies; the other, finding the entry gone, judges nothing — no "fewer
+// than" alert on a stale count, whatever the order.
+func TestAtCloseSharedBucket(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	for _, ownerFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("owner judges first %v", ownerFirst), func(t *testing.T) {
+			store, _, _ := stateBucket(t)
+			rules := loadFS(t, map[string]string{"base.yml": baseRules, "corr.yml": corrRule(atCloseCorr("{lt: 3}"))})
+			cfg := NewDefaultConfig()
+			cfg.AllowedLateness = 10 * time.Second
+			clock := &streamClock{now: t0.Add(time.Hour)}
+			owner := NewEngine(rules, cfg, WithClock(clock.Now), WithStateStore(store))
+			other := NewEngine(rules, cfg, WithClock(clock.Now), WithStateStore(store))
+			clock.warm(t, owner, t0)
+			var alerts []schemas.Alert
+			alerts = append(alerts, collect(t, owner, denied("b1", "bob", "pods", t0.Add(time.Second)))...)
+			clock.warm(t, other, t0) // reads bob's window back: one match
+			if n := other.OpenCorrelationWindows(); n != 1 {
+				t.Fatalf("the other replica holds %d windows, want bob's", n)
+			}
+			alerts = append(alerts, collect(t, owner, denied("b2", "bob", "pods", t0.Add(20*time.Second)), denied("b3", "bob", "pods", t0.Add(30*time.Second)))...)
+			// Both watermarks pass the window's end (61 s), in either order.
+			order := []*Engine{other, owner}
+			if ownerFirst {
+				order = []*Engine{owner, other}
+			}
+			for _, eng := range order {
+				alerts = append(alerts, collect(t, eng, denied("x", "", "pods", t0.Add(2*time.Minute)))...)
+			}
+			if got := describeAtClose(alerts, t0); len(got) != 0 {
+				t.Fatalf("alerts %v: bob had 3 denials in the window, not fewer", got)
+			}
+			if keys := storedKeys(t, store); len(keys) != 0 {
+				t.Fatalf("stored windows %v after both judged", keys)
+			}
+		})
+	}
+}

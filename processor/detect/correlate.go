@@ -276,6 +276,11 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 	}
 	for _, h := range g.Hits {
 		if h.EventID == hit.EventID && h.Base == hit.Base {
+			if c.atClose && store != nil {
+				// Redelivered because writing the window failed last time:
+				// the entry must hold it, for decide reads it back.
+				return corrFire{}, false, c.save(ctx, store, groupKey, g)
+			}
 			return corrFire{}, false, nil // a redelivered event counts once
 		}
 	}
@@ -356,6 +361,11 @@ func (c *Correlation) hold(ctx context.Context, st *corrState, store StateStore,
 // If fire fails, nothing is removed: the next closing pass judges the same
 // windows again and fires the same alerts (same ids).
 func (c *Correlation) decide(ctx context.Context, st *corrState, store StateStore, g *corrGroup, wm time.Time, fire func(corrFire, time.Time) error) error {
+	if store != nil {
+		if err := c.refresh(ctx, store, g); err != nil {
+			return err
+		}
+	}
 	n := 0
 	for n < len(g.Hits) {
 		end := g.Hits[n].At.Add(c.timespan)
@@ -383,6 +393,48 @@ func (c *Correlation) decide(ctx context.Context, st *corrState, store StateStor
 	heap.Fix(&st.byAge, g.idx)
 	if store != nil {
 		return c.save(ctx, store, g.key, g)
+	}
+	return nil
+}
+
+// refresh brings g up to date with its entry in the store before it is
+// judged. Replicas share the bucket and each reads every window back at its
+// start, so g may be a stale copy of a window another processor (the one its
+// partition belongs to) went on filling: the matches of both are judged
+// together, and every processor judging the window raises the same alert
+// (same id). An entry that is gone was judged (or evicted) by another
+// processor: g is emptied, not judged on what it alone saw. (This engine
+// writes the entry before acking each match, so its own windows always have
+// one.)
+func (c *Correlation) refresh(ctx context.Context, store StateStore, g *corrGroup) error {
+	data, err := store.Get(ctx, c.storeKey(g.key))
+	if err != nil {
+		return fmt.Errorf("correlation %s: read window: %w", c.rule.ID, err)
+	}
+	saved, ok := c.decode(data)
+	if !ok {
+		g.Hits = nil
+		return nil
+	}
+	for _, h := range saved.Hits {
+		if slices.ContainsFunc(g.Hits, func(o corrHit) bool { return o.EventID == h.EventID && o.Base == h.Base }) {
+			continue
+		}
+		if len(g.Hits) >= maxHitsPerGroup {
+			g.Overflow = true
+			break
+		}
+		i, _ := slices.BinarySearchFunc(g.Hits, h.At, func(o corrHit, t time.Time) int {
+			if o.At.After(t) {
+				return 1
+			}
+			return -1
+		})
+		g.Hits = slices.Insert(g.Hits, i, h)
+	}
+	g.Overflow = g.Overflow || saved.Overflow
+	if saved.Latest.After(g.Latest) {
+		g.Latest = saved.Latest
 	}
 	return nil
 }
