@@ -31,10 +31,15 @@ import (
 // mode is measured idle, then while execs are launched at a target rate
 // (CROWSNEST_BENCH_EXECS, default 1000/s); it reports the achieved rate and
 // the share of the spawned processes whose exec event reached the raw stream.
-// Phases last CROWSNEST_BENCH_PHASE (default 20s). Run it alone, once:
+// Phases last CROWSNEST_BENCH_PHASE (default 20s). A run takes minutes, so
+// it runs only when CROWSNEST_BENCH_SIDECAR=1 (`make bench-procwatch`), alone
+// and once:
 //
-//	cd collectors && go test -run '^$' -bench SidecarCost -benchtime 1x ./procwatch/
+//	cd collectors && CROWSNEST_BENCH_SIDECAR=1 go test -run '^$' -bench SidecarCost -benchtime 1x ./procwatch/
 func BenchmarkSidecarCost(b *testing.B) {
+	if os.Getenv("CROWSNEST_BENCH_SIDECAR") != "1" {
+		b.Skip("minutes long: set CROWSNEST_BENCH_SIDECAR=1 or run make bench-procwatch")
+	}
 	phase := envDuration(b, "CROWSNEST_BENCH_PHASE", 20*time.Second)
 	rate := envInt(b, "CROWSNEST_BENCH_EXECS", 1000)
 	bin := filepath.Join(b.TempDir(), "crowsnest-collector")
