@@ -74,9 +74,9 @@ func TestKillRun(t *testing.T) {
 }
 
 func killRun(t *testing.T, records, kills, badEvery int, budget time.Duration, rerun bool, extraEnv ...string) {
-	start := time.Now()
 	r := rng(t)
 	env := newEnv(t)
+	start := time.Now() // after the build: the figures are the scenario's
 	log, err := harness.WriteAuditLog(env.Path("audit.log"), harness.AuditSpec{
 		Prefix: runID("run"), Records: records, BadEvery: badEvery, AlertEvery: max(records/20, 1),
 	})
