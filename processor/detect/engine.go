@@ -243,7 +243,7 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 			if !ok {
 				continue
 			}
-			if err := e.raise(&a, fire, ev, emit); err != nil {
+			if _, err := e.raise(&a, fire, ev, emit); err != nil {
 				return err
 			}
 		}
@@ -251,14 +251,15 @@ func (e *Engine) Process(ctx context.Context, ev *schemas.Event, emit func(a *sc
 	return nil
 }
 
-// raise emits the alert of a correlation that fired, unless suppressed. ev
-// is the event whose match made it fire: the alert copies its fields.
-func (e *Engine) raise(a *schemas.Alert, fire corrFire, ev *schemas.Event, emit func(a *schemas.Alert) error) error {
+// raise emits the alert of a correlation that fired, unless suppressed
+// (raised false). ev is the event whose match made it fire: the alert copies
+// its fields.
+func (e *Engine) raise(a *schemas.Alert, fire corrFire, ev *schemas.Event, emit func(a *schemas.Alert) error) (raised bool, err error) {
 	c := fire.c
 	id := correlationAlertID(c.rule.ID, fire.eventIDs)
 	raise, suppressed := e.suppress(c.rule, fire.entity, id, ev.Timestamp)
 	if !raise {
-		return nil
+		return false, nil
 	}
 	e.build(a, c.rule, ev, fire.entity, suppressed)
 	a.Event.ID = id
@@ -266,24 +267,24 @@ func (e *Engine) raise(a *schemas.Alert, fire corrFire, ev *schemas.Event, emit 
 	a.Crowsnest.Alert.Correlation = c.typ
 	e.counters.Alerts.Add(1)
 	e.counters.Correlated.Add(1)
-	return emit(a)
+	return true, emit(a)
 }
 
 // raiseAtClose returns the fire function of closing passes: the alert of an
 // at-close window that holds is dated at the window's end and copies no
 // event's fields (no single event made it fire; the event that moved the
-// watermark is unrelated).
-// carrier is the id of the event being processed (empty in a replay): the
-// alert is remembered with it (see reraise).
+// watermark is unrelated). carrier is the id of the event being processed
+// (empty in a replay): a raised alert is remembered with it (see reraise).
 func (e *Engine) raiseAtClose(emit func(a *schemas.Alert) error, carrier string) func(corrFire, time.Time) error {
 	return func(fire corrFire, end time.Time) error {
 		var a schemas.Alert
 		ev := schemas.Event{Timestamp: end}
 		ev.Crowsnest.SchemaVersion = schemas.SchemaVersion
-		if err := e.raise(&a, fire, &ev, emit); err != nil {
+		raised, err := e.raise(&a, fire, &ev, emit)
+		if err != nil {
 			return err
 		}
-		if carrier != "" {
+		if raised && carrier != "" {
 			e.recentMu.Lock()
 			if e.recentBy == nil {
 				e.recentBy = map[string]int{}
@@ -337,7 +338,7 @@ func (e *Engine) reraise(id string, emit func(a *schemas.Alert) error) error {
 		var a schemas.Alert
 		ev := schemas.Event{Timestamp: f.end}
 		ev.Crowsnest.SchemaVersion = schemas.SchemaVersion
-		if err := e.raise(&a, f.fire, &ev, emit); err != nil {
+		if _, err := e.raise(&a, f.fire, &ev, emit); err != nil {
 			return err
 		}
 	}
