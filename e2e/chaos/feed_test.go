@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-var getenv = os.Getenv
+func getenv(key string) string { return os.Getenv(key) }
 
 // counter is a line count shared between the feeding goroutine and the test.
 type counter struct{ n atomic.Int64 }

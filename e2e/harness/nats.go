@@ -16,12 +16,10 @@ import (
 // NATS is a standalone nats-server with JetStream and a file store of its
 // own, as deployments run it.
 type NATS struct {
-	Proc      *Proc
-	URL       string
-	spec      Spec
-	storeDir  string
-	env       *Env
-	clientURL string
+	Proc *Proc
+	URL  string
+	spec Spec
+	env  *Env
 }
 
 // StartNATS starts nats-server named name with its store under the scenario
@@ -42,7 +40,7 @@ func (e *Env) StartNATS(name string) *NATS {
 		Dir:      e.Path(name),
 		ReadyURL: fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", ports[1]),
 	}
-	n := &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", ports[0]), spec: spec, storeDir: store, env: e}
+	n := &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", ports[0]), spec: spec, env: e}
 	n.Proc = e.Start(spec)
 	return n
 }
