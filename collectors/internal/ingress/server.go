@@ -175,6 +175,19 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w}
 		defer func() { s.m.observe(rw.code(), time.Since(start)) }()
+		// The context does not interrupt a body read: without a deadline on
+		// the connection a client that stalls or trickles its body would hold
+		// a request slot forever, and a handful of them would lock the API
+		// server out. The write deadline leaves room to answer after a
+		// request_timeout spent waiting for acknowledgements. Both are set
+		// first, so that every answer, the early refusals too, is bounded.
+		rc := http.NewResponseController(rw)
+		if err := rc.SetReadDeadline(start.Add(s.cfg.RequestTimeout)); err != nil {
+			s.log.Debug("set read deadline", "error", err)
+		}
+		if err := rc.SetWriteDeadline(start.Add(2 * s.cfg.RequestTimeout)); err != nil {
+			s.log.Debug("set write deadline", "error", err)
+		}
 
 		if r.Method != http.MethodPost {
 			rw.Header().Set("Allow", http.MethodPost)
