@@ -108,6 +108,9 @@ type item struct {
 	attempt    int
 	retryAt    time.Time
 	deadLetter bool // msg is the dead-letter record of an oversized one
+	// rec is the record as handed in (transformed, id and time set): what
+	// the spool takes if NATS goes away while it is in flight.
+	rec Record
 }
 
 // warnEvery rate-limits the warning logged while publishes keep failing.
@@ -283,7 +286,7 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 		rec.Observed = now
 	}
 
-	it := &item{ack: ack, src: src}
+	it := &item{ack: ack, src: src, rec: rec}
 	if rec.DeadLetter != "" {
 		src.comp.Error(telemetry.DecodeFailed, telemetry.StageReceiving)
 		if err := p.toDeadLetter(it, rec, src.rawSubject(rec.Key), rec.DeadLetter); err != nil {
@@ -294,10 +297,13 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 		return err
 	}
 
+	// While NATS is away a record goes to the spool at once: held in the
+	// client's reconnect buffer it would count as nothing, and a push source
+	// would answer 503 for the whole outage.
+	if p.spool != nil && p.nc.Status() != nats.CONNECTED {
+		return p.toSpool(ctx, src, rec, ack)
+	}
 	if !p.tryAcquire() {
-		if p.spool != nil && p.nc.Status() != nats.CONNECTED {
-			return p.toSpool(ctx, src, rec, ack)
-		}
 		if err := p.acquire(ctx); err != nil {
 			return err
 		}
@@ -402,6 +408,32 @@ func (p *Publisher) toSpool(ctx context.Context, src *sourceState, rec Record, a
 	src.comp.Sent(1)
 	ack.settle(nil)
 	return nil
+}
+
+// spoolInFlight moves a record whose publish failed while NATS is away into
+// the spool, and settles it: the spool replays it when NATS is back. It
+// reports false, leaving the record in flight for another attempt, when the
+// spool cannot take it. If the first publish is acknowledged after all (it
+// waited in the client's reconnect buffer), the spool's copy carries the same
+// message id and JetStream stores it once.
+func (p *Publisher) spoolInFlight(ctx context.Context, it *item) bool {
+	err := p.spool.Put(ctx, it.rec)
+	dropped := errors.Is(err, ErrDropped)
+	if err != nil && !dropped {
+		it.src.comp.Error(telemetry.WriteFailed, telemetry.StageSending)
+		return false
+	}
+	if p.take(&it.msg) != it {
+		return true // settled meanwhile
+	}
+	p.release()
+	if dropped {
+		it.src.comp.DiscardedIntentional(1)
+	} else {
+		it.src.comp.Sent(1)
+	}
+	it.ack.settle(nil)
+	return true
 }
 
 // send publishes it's message once. A synchronous failure schedules a retry,
@@ -526,6 +558,16 @@ func (p *Publisher) backoff(attempt int) time.Duration {
 // retryLoop republishes failed records when their backoff has passed.
 func (p *Publisher) retryLoop() {
 	defer p.wg.Done()
+	// Spooling may wait for room (full_policy block); Close must end that.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -553,6 +595,9 @@ func (p *Publisher) retryLoop() {
 					}
 				}
 				if !p.stillInFlight(it) {
+					continue
+				}
+				if p.spool != nil && p.nc.Status() != nats.CONNECTED && p.spoolInFlight(ctx, it) {
 					continue
 				}
 				p.send(it)

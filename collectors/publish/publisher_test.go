@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -561,45 +562,135 @@ func TestRetriesUntilServerReturns(t *testing.T) {
 	}
 }
 
-// fakeSpool stands in for the disk spool, which does not exist yet.
-type fakeSpool struct {
+// recordingSpool keeps what the publisher hands it, to check exactly that
+// (collectors/spool's own tests cover the disk).
+type recordingSpool struct {
 	mu   sync.Mutex
 	recs []publish.Record
 }
 
-func (s *fakeSpool) Put(_ context.Context, rec publish.Record) error {
+func (s *recordingSpool) Put(_ context.Context, rec publish.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recs = append(s.recs, rec)
 	return nil
 }
 
+func (s *recordingSpool) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.recs))
+	for i, r := range s.recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// TestSpoolTakesRecordsWhileDisconnected: with NATS away every new record
+// goes to the spool at once and counts as settled — none waits in the
+// client's reconnect buffer (a push source would answer 503 meanwhile).
 func TestSpoolTakesRecordsWhileDisconnected(t *testing.T) {
 	b := startBus(t)
 	nc := reconnectingConn(t, b)
 	cfg := testConfig()
 	cfg.MaxInFlight = 2
-	spool := &fakeSpool{}
+	spool := &recordingSpool{}
 	f := newFixtureOn(t, b, nc, cfg, func(s *publish.Settings) { s.Spool = spool })
 	shutdownServer(t, b, nc)
 	ctx := testCtx(t)
 	for i := range 5 {
-		if _, err := f.pub.PublishAsync(ctx, publish.Record{Source: topology.SourceAuditd, ID: "s-" + strconv.Itoa(i), Data: []byte("{}")}); err != nil {
+		ack, err := f.pub.PublishAsync(ctx, publish.Record{Source: topology.SourceAuditd, ID: "s-" + strconv.Itoa(i), Data: []byte("{}")})
+		if err != nil {
 			t.Fatalf("PublishAsync %d: %v", i, err)
 		}
+		select {
+		case <-ack.Done():
+			if err := ack.Err(); err != nil {
+				t.Fatalf("record %d: ack %v, want spooled", i, err)
+			}
+		default:
+			t.Fatalf("record %d not settled on return while NATS is away", i)
+		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := f.pub.Close(cctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Close with 2 records in flight and NATS down = %v, want DeadlineExceeded", err)
+	if err := f.pub.Close(cctx); err != nil {
+		t.Errorf("Close with everything spooled = %v, want nil", err)
+	}
+	if got := spool.ids(); !slices.Equal(got, []string{"s-0", "s-1", "s-2", "s-3", "s-4"}) {
+		t.Fatalf("spooled %v, want s-0..s-4 in order", got)
 	}
 	spool.mu.Lock()
 	defer spool.mu.Unlock()
-	if len(spool.recs) != 3 {
-		t.Fatalf("spool got %d records, want 3 (5 minus 2 in flight)", len(spool.recs))
+	if spool.recs[0].Observed.IsZero() {
+		t.Error("spooled record without Observed")
 	}
-	if r := spool.recs[0]; r.ID != "s-2" || r.Observed.IsZero() {
-		t.Errorf("spooled record = %+v, want s-2 with Observed set", r)
+}
+
+// TestInFlightRecordsMoveToSpool: records already in flight when NATS goes
+// away (their publish failed and waits for a retry) move to the spool and
+// settle, every field kept, instead of waiting out the outage.
+func TestInFlightRecordsMoveToSpool(t *testing.T) {
+	b := startBus(t)
+	nc := reconnectingConn(t, b)
+	cfg := testConfig()
+	cfg.AckTimeout = 200 * time.Millisecond
+	spool := &recordingSpool{}
+	f := newFixtureOn(t, b, nc, cfg, func(s *publish.Settings) { s.Spool = spool })
+	ctx := testCtx(t)
+	// Without its stream a publish fails while NATS is up: the records stay
+	// in flight, retried.
+	if err := b.js.DeleteStream(ctx, "CROWSNEST_RAW_AUDITD"); err != nil {
+		t.Fatal(err)
+	}
+	want := []publish.Record{
+		{Source: topology.SourceAuditd, ID: "f-0", Key: "node/a", Data: []byte(`{"n":0}`)},
+		{Source: topology.SourceAuditd, ID: "f-1", Data: []byte(`{"n":1}`)},
+	}
+	var acks []*publish.Ack
+	for _, r := range want {
+		ack, err := f.pub.PublishAsync(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, ack)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i, a := range acks {
+		select {
+		case <-a.Done():
+			t.Fatalf("record %d settled (%v) while its stream is missing", i, a.Err())
+		default:
+		}
+	}
+	if n := len(spool.ids()); n != 0 {
+		t.Fatalf("spooled %d records while NATS is up", n)
+	}
+
+	shutdownServer(t, b, nc)
+	for i, a := range acks {
+		if err := a.Wait(ctx); err != nil {
+			t.Fatalf("record %d after NATS went away: %v, want spooled", i, err)
+		}
+	}
+	got := spool.ids()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"f-0", "f-1"}) {
+		t.Fatalf("spooled %v, want f-0 and f-1", got)
+	}
+	spool.mu.Lock()
+	defer spool.mu.Unlock()
+	for _, r := range spool.recs {
+		w := want[0]
+		if r.ID == "f-1" {
+			w = want[1]
+		}
+		if r.Key != w.Key || string(r.Data) != string(w.Data) || r.Source != w.Source || r.Observed.IsZero() {
+			t.Errorf("spooled %+v, want the record as handed in (%+v) with Observed set", r, w)
+		}
+	}
+	if f.pub.InFlight() != 0 {
+		t.Errorf("%d records still in flight", f.pub.InFlight())
 	}
 }
 

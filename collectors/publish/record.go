@@ -52,10 +52,10 @@ type TransformFunc func(ctx context.Context, rec Record) (Record, error)
 // Transform calls f.
 func (f TransformFunc) Transform(ctx context.Context, rec Record) (Record, error) { return f(ctx, rec) }
 
-// Spool is the seam for a disk spool (collectors/spool). When one is set and a
-// record would have to wait for an in-flight slot while the connection to
-// NATS is down, the publisher hands the record to the spool instead of
-// blocking the source; the record's Ack completes when Put returns. The
+// Spool is the seam for a disk spool (collectors/spool). When one is set and
+// the connection to NATS is down, the publisher hands every new record to the
+// spool instead of publishing it, and moves records already in flight there
+// when their publish fails; the record's Ack completes when Put returns. The
 // record is final: transformed, with its ID and Observed time set. The spool
 // owns re-publishing it (through this publisher) once NATS is back, every
 // field as it was (a DeadLetter record stays one).
