@@ -147,6 +147,53 @@ func TestKillCollector(t *testing.T) {
 	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
 }
 
+// TestKillNATS is a start on issue #9's "SIGKILL the standalone
+// nats-server": killed 10 times during a 100k-record run (default
+// sync_interval: a process crash leaves the page cache, so nothing written
+// should be lost) and restarted on its store; the stages reconnect.
+func TestKillNATS(t *testing.T) {
+	requireFull(t)
+	budget := 15 * time.Minute
+	records := scaled(t, 100_000, 5000)
+	r := rng(t)
+	env := newEnv(t)
+	start := time.Now() // after the build: the figures are the scenario's
+	log, err := harness.WriteAuditLog(env.Path("audit.log"), harness.AuditSpec{
+		Prefix: runID("nkill"), Records: records, BadEvery: 10_000, AlertEvery: records / 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDeployment(env, "")
+	d.fileSink()
+	d.processor()
+	d.collector(log.Path)
+	k := &killer{
+		t: t, name: "nats-server",
+		progress: streamMsgs(d.nats.URL, topology.EventsStream),
+		crash: func() {
+			if err := d.nats.Proc.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		},
+		start:    d.nats.Restart,
+		deadline: start.Add(budget),
+		total:    records,
+	}
+	recs := k.run(planKills(r, 10, records))
+	n := k.waitSettled(records, 10*time.Second)
+	t.Logf("events stream settled at %d messages after %s; %s", n, time.Since(start).Round(time.Second), summarize(recs))
+	for name, p := range d.procs {
+		if exited, err := p.Exited(); exited {
+			t.Errorf("%s exited: %v; see %s", name, err, p.LogPath())
+		}
+	}
+	alerts := checkStreams(t, d.nats.URL, log)
+	waitDrained(t, d.nats.URL, start.Add(budget), "file")
+	checkFiles(t, env.Path("sink", "data", "files"), log, alerts)
+	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
+}
+
 // TestKillProcessor is issue #5's done-means: the processor killed with
 // SIGKILL 10 times during a 200k-event run leaves the events stream with
 // exactly 200k unique events (and the dead-letter stream with exactly the
