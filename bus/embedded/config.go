@@ -2,7 +2,11 @@ package embedded
 
 import (
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 
 	"github.com/crowsnest-siem/crowsnest/bus/internal/fielderr"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
@@ -34,6 +38,11 @@ type Config struct {
 	// throughput. (A process crash loses nothing either way: writes are in
 	// the OS page cache.)
 	SyncInterval time.Duration `yaml:"sync_interval"`
+	// NKeyUsers, when set, makes the server require nkey authentication and
+	// apply each user's permissions (bus/authz.NkeyUsers builds them). Not
+	// read from the config file: the user list comes from bus/authz, whose
+	// seeds live in files.
+	NKeyUsers []*server.NkeyUser `yaml:"-"`
 }
 
 // NewDefaultConfig returns a server private to this machine on a random port,
@@ -70,6 +79,11 @@ func (c Config) Validate() error {
 	}
 	if c.SyncInterval < 0 {
 		add("sync_interval", "must be >= 0 (0 keeps the server default), got %s", c.SyncInterval)
+	}
+	for i, u := range c.NKeyUsers {
+		if u == nil || !nkeys.IsValidPublicUserKey(u.Nkey) {
+			add(fmt.Sprintf("nkey_users[%d]", i), "not a public user nkey (U...)")
+		}
 	}
 	return errors.Join(errs...)
 }

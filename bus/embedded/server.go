@@ -49,6 +49,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		JetStreamMaxStore:  int64(cfg.MaxStore),
 		SyncInterval:       cfg.SyncInterval,
 		NoSigs:             true, // only main handles signals
+		Nkeys:              cfg.NKeyUsers,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

@@ -27,6 +27,11 @@ type Config struct {
 	CredsFile string `yaml:"creds_file"`
 	// NKeyFile is a file holding an nkey seed (SU...). Excludes creds_file.
 	NKeyFile string `yaml:"nkey_file"`
+	// InboxPrefix replaces _INBOX as the prefix of this client's reply
+	// subjects (JetStream acks, pull batches, API replies). With per-identity
+	// permissions (bus/authz) it must be the identity's _INBOX_<name>, the
+	// only inbox it may subscribe to. Empty keeps _INBOX.
+	InboxPrefix string `yaml:"inbox_prefix"`
 	// TLS is client TLS; any field set turns TLS on.
 	TLS TLSConfig `yaml:"tls"`
 	// ConnectTimeout bounds one connection attempt.
@@ -110,6 +115,10 @@ func (c Config) Validate() error {
 	}
 	if c.CredsFile != "" && c.NKeyFile != "" {
 		add("nkey_file", "set creds_file or nkey_file, not both")
+	}
+	if c.InboxPrefix != "" && (strings.ContainsAny(c.InboxPrefix, "*> \t\r\n") || strings.HasPrefix(c.InboxPrefix, ".") ||
+		strings.HasSuffix(c.InboxPrefix, ".") || strings.Contains(c.InboxPrefix, "..")) {
+		add("inbox_prefix", "%q is not a subject prefix: no wildcards, whitespace or empty tokens (e.g. _INBOX_collector-node1)", c.InboxPrefix)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", "cert_file and key_file go together: set both for mutual TLS, or neither")

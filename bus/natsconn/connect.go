@@ -108,6 +108,9 @@ func options(cfg Config, log *slog.Logger) ([]nats.Option, error) {
 			log.Error("nats async error", "error", err)
 		}),
 	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
 	var errs []error
 	check := func(path, file string) bool {
 		if file == "" {

@@ -1,0 +1,50 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/crowsnest-siem/crowsnest/bus/internal/fielderr"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+)
+
+// ConfigKey is the key this section sits under in crowsnest's config file.
+const ConfigKey = "nats_auth"
+
+// Config lists the identities to generate. The processor and the admin
+// always exist; collectors and sinks are listed by id and name.
+type Config struct {
+	// Collectors are collector ids: the <collector> token of
+	// crowsnest.raw.<source>.<collector>.<key> (publish.Config.CollectorID),
+	// one identity each so that one compromised node cannot publish as another.
+	Collectors []string `yaml:"collectors"`
+	// Sinks are sink names: each reads through its durable sink-<name>.
+	Sinks []string `yaml:"sinks"`
+}
+
+// Validate reports every invalid field, joined, each naming its key path.
+// Ids and names must be what topology.SanitizeToken makes of them (lowercase
+// ASCII letters, digits, '-', '_'): they become subject tokens, inbox
+// prefixes and seed file names.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(field string, names []string) {
+		seen := map[string]bool{}
+		for i, n := range names {
+			path := fmt.Sprintf("%s[%d]", field, i)
+			switch {
+			case topology.ValidateToken(n) != nil || topology.SanitizeToken(n) != n:
+				errs = append(errs, fielderr.New(path, "%q: want lowercase letters, digits, '-' and '_' only (e.g. %q)", n, topology.SanitizeToken(n)))
+			case seen[n]:
+				errs = append(errs, fielderr.New(path, "%q listed twice", n))
+			}
+			seen[n] = true
+		}
+	}
+	check("collectors", c.Collectors)
+	check("sinks", c.Sinks)
+	if len(c.Collectors) == 0 && len(c.Sinks) == 0 {
+		errs = append(errs, fielderr.New("", "no collectors and no sinks: list at least one"))
+	}
+	return errors.Join(errs...)
+}

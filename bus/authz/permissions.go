@@ -1,0 +1,150 @@
+package authz
+
+import (
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+)
+
+// Role is what an identity does in the pipeline.
+type Role string
+
+// The roles.
+const (
+	RoleCollector Role = "collector"
+	RoleProcessor Role = "processor"
+	RoleSink      Role = "sink"
+	RoleAdmin     Role = "admin"
+)
+
+// Identity is one NATS user: a role and, for collectors and sinks, the
+// collector id or sink name it is bound to.
+type Identity struct {
+	Role Role
+	ID   string // collector id or sink name; empty for processor and admin
+}
+
+// Name is the identity's user name and seed file stem: collector-<id>,
+// processor, sink-<name>, admin.
+func (i Identity) Name() string {
+	if i.ID == "" {
+		return string(i.Role)
+	}
+	return string(i.Role) + "-" + i.ID
+}
+
+// InboxPrefix is the reply-subject prefix the identity's client must use
+// (natsconn.Config.InboxPrefix, nats.CustomInboxPrefix): _INBOX_<name>. The
+// identity may subscribe there and nowhere else it does not own, so it
+// cannot read other clients' JetStream replies under the shared _INBOX.
+func (i Identity) InboxPrefix() string { return "_INBOX_" + i.Name() }
+
+// Permissions are allow lists; anything not allowed is denied.
+type Permissions struct {
+	Publish   []string
+	Subscribe []string
+}
+
+// Identities returns every identity cfg describes: the admin, the
+// processor, then collectors and sinks in cfg's order.
+func (c Config) Identities() []Identity {
+	ids := []Identity{{Role: RoleAdmin}, {Role: RoleProcessor}}
+	for _, id := range c.Collectors {
+		ids = append(ids, Identity{Role: RoleCollector, ID: id})
+	}
+	for _, n := range c.Sinks {
+		ids = append(ids, Identity{Role: RoleSink, ID: n})
+	}
+	return ids
+}
+
+// JetStream API subjects (nats-server's $JS.API.* request subjects), in
+// the form each client call uses. Found by running the components against a
+// server with these permissions and reading the violations (see
+// matrix_test.go); a nats.go upgrade that needs another is caught there.
+const (
+	jsAPI            = "$JS.API."
+	apiStreamInfo    = jsAPI + "STREAM.INFO."       // js.Stream, KV bind
+	apiStreamCreate  = jsAPI + "STREAM.CREATE."     // CreateOrUpdateKeyValue
+	apiStreamUpdate  = jsAPI + "STREAM.UPDATE."     // CreateOrUpdateKeyValue on an existing bucket
+	apiStreamMsgGet  = jsAPI + "STREAM.MSG.GET."    // kv.Get without direct gets
+	apiDirectGet     = jsAPI + "DIRECT.GET."        // kv.Get with allow_direct
+	apiConsumerInfo  = jsAPI + "CONSUMER.INFO."     // js.Consumer
+	apiConsumerNext  = jsAPI + "CONSUMER.MSG.NEXT." // Fetch, Consume, Messages
+	apiConsumerMake  = jsAPI + "CONSUMER.CREATE."   // CreateOrUpdateConsumer, KV watchers
+	apiConsumerDel   = jsAPI + "CONSUMER.DELETE."   // a KV watcher's ordered consumer on Stop
+	apiConsumerUnpin = jsAPI + "CONSUMER.UNPIN."    // the processor's pinned priority group
+	jsAck            = "$JS.ACK."                   // Ack, Nak, Term, InProgress
+	kvPut            = "$KV."                       // kv.Put, Create, Update, Delete
+)
+
+// PermissionsFor returns identity id's allow lists.
+func PermissionsFor(id Identity) Permissions {
+	inbox := id.InboxPrefix() + ".>"
+	switch id.Role {
+	case RoleCollector:
+		// Only this collector's token in the raw subject, any source and
+		// key. Dead-letters carry no collector token
+		// (crowsnest.dlq.collector.<source>), so any collector may write any
+		// collector dead-letter: see docs/security.md.
+		return Permissions{
+			Publish: []string{
+				topology.RawSubjectPrefix + ".*." + id.ID + ".*",
+				topology.DeadLetterSubjectPrefix + ".collector.*",
+			},
+			Subscribe: []string{inbox},
+		}
+	case RoleProcessor:
+		var pub []string
+		for _, src := range topology.Sources() {
+			stream, _ := topology.RawStream(src) // src comes from Sources: valid
+			pub = append(pub,
+				apiStreamInfo+stream,
+				apiConsumerInfo+stream+".*",
+				apiConsumerNext+stream+".*",
+				apiConsumerUnpin+stream+".*",
+				jsAck+stream+".>",
+			)
+		}
+		for _, bucket := range []string{topology.StateBucket, topology.ProcessorsBucket} {
+			stream := "KV_" + bucket
+			pub = append(pub,
+				apiStreamInfo+stream,
+				apiStreamMsgGet+stream,
+				apiDirectGet+stream+".>",
+				apiConsumerMake+stream+".>",
+				apiConsumerDel+stream+".>",
+				kvPut+bucket+".>",
+			)
+		}
+		// The processor creates its membership bucket itself (with its
+		// lease as TTL); it may create or update that one stream, nothing else.
+		pub = append(pub,
+			apiStreamCreate+"KV_"+topology.ProcessorsBucket,
+			apiStreamUpdate+"KV_"+topology.ProcessorsBucket,
+			topology.EventSubjectPrefix+".*",
+			topology.AlertSubjectPrefix+".*",
+			topology.DeadLetterSubjectPrefix+"."+topology.ProcessorStage+".*",
+		)
+		return Permissions{Publish: pub, Subscribe: []string{inbox}}
+	case RoleSink:
+		durable := topology.SinkConsumerPrefix + id.ID
+		var pub []string
+		for _, stream := range []string{topology.EventsStream, topology.AlertsStream} {
+			// The runner ensures its own consumers (sink.Runner.Start), so it
+			// may create and update them, by name: never another sink's.
+			pub = append(pub,
+				apiConsumerMake+stream+"."+durable,
+				apiConsumerMake+stream+"."+durable+".>",
+				apiConsumerInfo+stream+"."+durable,
+				apiConsumerNext+stream+"."+durable,
+				jsAck+stream+"."+durable+".>",
+			)
+		}
+		pub = append(pub, topology.DeadLetterSubjectPrefix+"."+durable+".*")
+		return Permissions{Publish: pub, Subscribe: []string{inbox}}
+	case RoleAdmin:
+		// topology.Ensure: streams, consumers, buckets. The admin publishes
+		// no data and reads none.
+		return Permissions{Publish: []string{jsAPI + ">"}, Subscribe: []string{inbox}}
+	}
+	return Permissions{} // unknown role: nothing allowed
+}
