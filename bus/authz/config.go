@@ -20,6 +20,18 @@ type Config struct {
 	Collectors []string `yaml:"collectors"`
 	// Sinks are sink names: each reads through its durable sink-<name>.
 	Sinks []string `yaml:"sinks"`
+	// Partitions is topology.partitions: the processor may use the consumers
+	// processor-p0 .. processor-p<partitions-1> of each raw stream, no other.
+	// 0 means topology.DefaultPartitions.
+	Partitions int `yaml:"partitions"`
+}
+
+// partitions returns Partitions with the default applied.
+func (c Config) partitions() int {
+	if c.Partitions == 0 {
+		return topology.DefaultPartitions
+	}
+	return c.Partitions
 }
 
 // Validate reports every invalid field, joined, each naming its key path.
@@ -43,6 +55,9 @@ func (c Config) Validate() error {
 	}
 	check("collectors", c.Collectors)
 	check("sinks", c.Sinks)
+	if c.Partitions < 0 || c.Partitions > topology.MaxPartitions {
+		errs = append(errs, fielderr.New("partitions", "must be 0 (the default, %d) or 1..%d like topology.partitions, got %d", topology.DefaultPartitions, topology.MaxPartitions, c.Partitions))
+	}
 	if len(c.Collectors) == 0 && len(c.Sinks) == 0 {
 		errs = append(errs, fielderr.New("", "no collectors and no sinks: list at least one"))
 	}

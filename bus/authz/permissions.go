@@ -62,6 +62,7 @@ func (c Config) Identities() []Identity {
 // matrix_test.go); a nats.go upgrade that needs another is caught there.
 const (
 	jsAPI            = "$JS.API."
+	apiAccountInfo   = jsAPI + "INFO"               // CreateOrUpdateKeyValue
 	apiStreamInfo    = jsAPI + "STREAM.INFO."       // js.Stream, KV bind
 	apiStreamCreate  = jsAPI + "STREAM.CREATE."     // CreateOrUpdateKeyValue
 	apiStreamUpdate  = jsAPI + "STREAM.UPDATE."     // CreateOrUpdateKeyValue on an existing bucket
@@ -76,8 +77,8 @@ const (
 	kvPut            = "$KV."                       // kv.Put, Create, Update, Delete
 )
 
-// PermissionsFor returns identity id's allow lists.
-func PermissionsFor(id Identity) Permissions {
+// Permissions returns identity id's allow lists.
+func (c Config) Permissions(id Identity) Permissions {
 	inbox := id.InboxPrefix() + ".>"
 	switch id.Role {
 	case RoleCollector:
@@ -96,13 +97,20 @@ func PermissionsFor(id Identity) Permissions {
 		var pub []string
 		for _, src := range topology.Sources() {
 			stream, _ := topology.RawStream(src) // src comes from Sources: valid
-			pub = append(pub,
-				apiStreamInfo+stream,
-				apiConsumerInfo+stream+".*",
-				apiConsumerNext+stream+".*",
-				apiConsumerUnpin+stream+".*",
-				jsAck+stream+".>",
-			)
+			pub = append(pub, apiStreamInfo+stream)
+			for p := range c.partitions() {
+				// By name: a wildcard can only be a whole token, and
+				// CONSUMER.CREATE.<stream>.* would let it create any consumer.
+				c := stream + "." + topology.ProcessorConsumerName(p)
+				pub = append(pub,
+					apiConsumerMake+c, // the pipeline ensures its consumers
+					apiConsumerMake+c+".>",
+					apiConsumerInfo+c,
+					apiConsumerNext+c,
+					apiConsumerUnpin+c,
+					jsAck+c+".>",
+				)
+			}
 		}
 		for _, bucket := range []string{topology.StateBucket, topology.ProcessorsBucket} {
 			stream := "KV_" + bucket
@@ -117,7 +125,10 @@ func PermissionsFor(id Identity) Permissions {
 		}
 		// The processor creates its membership bucket itself (with its
 		// lease as TTL); it may create or update that one stream, nothing else.
+		// CreateOrUpdateKeyValue asks for the account's JetStream info
+		// first (read-only: usage and limits).
 		pub = append(pub,
+			apiAccountInfo,
 			apiStreamCreate+"KV_"+topology.ProcessorsBucket,
 			apiStreamUpdate+"KV_"+topology.ProcessorsBucket,
 			topology.EventSubjectPrefix+".*",

@@ -44,7 +44,7 @@ func Users(cfg Config, dir string) ([]User, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nats authorization: identity %s: %w", id.Name(), err)
 		}
-		users = append(users, User{Identity: id, NKey: pub, Permissions: PermissionsFor(id)})
+		users = append(users, User{Identity: id, NKey: pub, Permissions: cfg.Permissions(id)})
 	}
 	return users, nil
 }
@@ -138,20 +138,26 @@ func ServerConfig(users []User) string {
 	for _, u := range users {
 		fmt.Fprintf(&b, "    # %s\n", u.Name())
 		fmt.Fprintf(&b, "    {\n      nkey: %s\n      permissions: {\n", u.NKey)
-		fmt.Fprintf(&b, "        publish: { allow: %s }\n", list(u.Permissions.Publish))
-		fmt.Fprintf(&b, "        subscribe: { allow: %s }\n", list(u.Permissions.Subscribe))
+		fmt.Fprintf(&b, "        publish: { allow: %s }\n", list(u.Permissions.Publish, "          "))
+		fmt.Fprintf(&b, "        subscribe: { allow: %s }\n", list(u.Permissions.Subscribe, "          "))
 		b.WriteString("      }\n    }\n")
 	}
 	b.WriteString("  ]\n}\n")
 	return b.String()
 }
 
-// list renders subjects as a quoted array: $ and > need quoting in the
-// server's config syntax ($ starts a variable).
-func list(subjects []string) string {
-	q := make([]string, len(subjects))
-	for i, s := range subjects {
-		q[i] = strconv.Quote(s)
+// list renders subjects as a quoted array, one per line when there are
+// several: $ and > need quoting in the server's config syntax ($ starts a
+// variable).
+func list(subjects []string, indent string) string {
+	if len(subjects) == 1 {
+		return "[" + strconv.Quote(subjects[0]) + "]"
 	}
-	return "[" + strings.Join(q, ", ") + "]"
+	var b strings.Builder
+	b.WriteString("[\n")
+	for _, s := range subjects {
+		b.WriteString(indent + "  " + strconv.Quote(s) + "\n")
+	}
+	b.WriteString(indent + "]")
+	return b.String()
 }
