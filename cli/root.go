@@ -25,6 +25,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newRulesCommand(),
 		newQueryCommand(),
 		newConfigCommand(),
+		newNATSAuthCommand(),
 		newVersionCommand(),
 	)
 	return root
