@@ -269,16 +269,24 @@ func (c *Correlation) observe(ctx context.Context, st *corrState, store StateSto
 			return corrFire{}, false, err
 		}
 	}
+	// A redelivered input may come back because writing its window failed
+	// (the write is one of its outputs, awaited before its ack): the window
+	// is written again, or the input would be acked with its match in
+	// memory only, lost to a restart.
 	if f, ok := g.firedWith(hit.EventID); ok {
 		// A redelivery of an event that made the correlation fire:
 		// the same alert again (same events, same id).
-		return corrFire{c: c, eventIDs: f.EventIDs, entity: g.entity()}, true, nil
+		fire := corrFire{c: c, eventIDs: f.EventIDs, entity: g.entity()}
+		if store != nil {
+			if err := c.save(ctx, store, groupKey, g); err != nil {
+				return corrFire{}, false, err
+			}
+		}
+		return fire, true, nil
 	}
 	for _, h := range g.Hits {
 		if h.EventID == hit.EventID && h.Base == hit.Base {
-			if c.atClose && store != nil {
-				// Redelivered because writing the window failed last time:
-				// the entry must hold it, for decide reads it back.
+			if store != nil {
 				return corrFire{}, false, c.save(ctx, store, groupKey, g)
 			}
 			return corrFire{}, false, nil // a redelivered event counts once

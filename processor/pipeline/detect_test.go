@@ -251,6 +251,49 @@ func TestPipelineCorrelationSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestPipelineStateWriteFailureRedelivers: a correlation match's window
+// write is one of its input's outputs: while the state bucket refuses it
+// the input is not acked (its event is stored all the same), and once the
+// bucket takes writes again the input is acked with its window stored.
+func TestPipelineStateWriteFailureRedelivers(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	tcfg := topology.NewDefaultConfig()
+	small := topology.StateBucketConfig(tcfg)
+	small.MaxValueSize = 8 // a window is larger: every write is refused
+	if _, err := h.js.UpdateKeyValue(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	h.publishRaw(t, "f-0", forbiddenRecord("5b5b5b5b-0000-4000-8000-000000000000", 0))
+	run := newPipeline(t, h, nil)
+	h.runWith(t, run, func() {
+		h.waitFor(t, topology.EventsStream, 1)
+		time.Sleep(500 * time.Millisecond)
+	})
+	if left := h.count(t, "CROWSNEST_RAW_K8S_AUDIT"); left != 1 {
+		t.Fatalf("raw stream holds %d; the input must stay until its window is stored", left)
+	}
+	if _, err := h.js.UpdateKeyValue(ctx, topology.StateBucketConfig(tcfg)); err != nil {
+		t.Fatal(err)
+	}
+	h.runWith(t, run, func() { h.waitRawEmpty(t) })
+	kv, err := h.js.KeyValue(ctx, topology.StateBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for range keys.Keys() {
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("state bucket holds %d windows after the input was acked, want 1", n)
+	}
+}
+
 // TestPipelineRegistersDetectionMetrics: the engine's counters reach the
 // registry the caller hands in.
 func TestPipelineRegistersDetectionMetrics(t *testing.T) {

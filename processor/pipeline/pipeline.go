@@ -369,6 +369,9 @@ type pending struct {
 	msg    jetstream.Msg
 	source string
 	acks   []jetstream.PubAckFuture
+	// writes are the correlation checkpoints its detection wrote: awaited
+	// like its outputs, so a window is durable before the match is acked.
+	writes []*kvstate.Write
 	at     time.Time // when its outputs were all published
 }
 
@@ -405,9 +408,15 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		ev       schemas.Event
 		buf      = make([]byte, 0, 8<<10)
 		futs     []jetstream.PubAckFuture
+		writes   []*kvstate.Write
 		partErrs []error
 		pubErr   error
 	)
+	// Detection's state writes are published without waiting, each joining
+	// the outputs of the input being handled (this goroutine's, one at a
+	// time): a synchronous write per correlation match left the processor
+	// idle on round trips.
+	dctx := kvstate.WithWrites(ctx, func(w *kvstate.Write) { writes = append(writes, w) })
 	// publishAlert sends one alert; its id derives from the rule and the
 	// event, so a redelivered input's alert is dropped as a duplicate.
 	publishAlert := func(a *schemas.Alert) error {
@@ -451,7 +460,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if p.det != nil {
 			// Alerts join the input's outputs: it is acked only once the
 			// event and every alert it raised are stored.
-			if err := p.det.Process(ctx, ev, publishAlert); err != nil {
+			if err := p.det.Process(dctx, ev, publishAlert); err != nil {
 				pubErr = err
 				return pubErr
 			}
@@ -461,7 +470,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	handle := func(msg jetstream.Msg) {
 		p.set.Metrics.Received(1)
 		rec := recordOf(source, msg)
-		futs, partErrs, pubErr = nil, partErrs[:0], nil
+		futs, writes, partErrs, pubErr = nil, nil, partErrs[:0], nil
 		err := p.norm.NormalizeEach(&rec, &ev, emit)
 		switch {
 		case pubErr != nil:
@@ -474,7 +483,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		case err != nil: // the record as a whole is rejected
 			p.reject(ctx, msg, source, err, true)
 			return
-		case len(partErrs) > 0 && len(futs) == 0:
+		case len(partErrs) > 0 && len(futs) == 0 && len(writes) == 0:
 			p.reject(ctx, msg, source, errors.Join(partErrs...), true)
 			return
 		case len(partErrs) > 0:
@@ -485,7 +494,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 				return
 			}
 		}
-		inflight <- pending{msg: msg, source: source, acks: futs, at: time.Now()}
+		inflight <- pending{msg: msg, source: source, acks: futs, writes: writes, at: time.Now()}
 	}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(p.cfg.FetchBatch, opts...)
@@ -542,6 +551,17 @@ func (p *Pipeline) ackLoop(inflight <-chan pending) {
 			}
 			if failed != nil {
 				break
+			}
+		}
+		for _, w := range pd.writes {
+			if failed != nil {
+				break
+			}
+			select {
+			case <-w.Done():
+				failed = w.Err()
+			case <-timer.C:
+				failed = fmt.Errorf("state write not acknowledged within %s", bound)
 			}
 		}
 		if failed != nil {

@@ -2,6 +2,8 @@ package kvstate_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -97,5 +99,95 @@ func TestStoreWithoutBucket(t *testing.T) {
 	s := kvstate.New(js)
 	if err := s.Put(t.Context(), "k", []byte("v")); err == nil {
 		t.Fatal("Put without the bucket: no error")
+	}
+}
+
+// collected returns a context under which Put is asynchronous, and the
+// writes it collected.
+func collected(ctx context.Context) (context.Context, *[]*kvstate.Write) {
+	var ws []*kvstate.Write
+	return kvstate.WithWrites(ctx, func(w *kvstate.Write) { ws = append(ws, w) }), &ws
+}
+
+func waitWrites(t *testing.T, ws []*kvstate.Write) []error {
+	t.Helper()
+	var errs []error
+	for _, w := range ws {
+		select {
+		case <-w.Done():
+			errs = append(errs, w.Err())
+		case <-time.After(10 * time.Second):
+			t.Fatal("a write never completed")
+		}
+	}
+	return errs
+}
+
+// TestStoreAsyncWrites: a Put under WithWrites returns before the server
+// has the value, yet reads, listings and purges of its key see every write
+// made before them, in order, and no write lands after a purge.
+func TestStoreAsyncWrites(t *testing.T) {
+	js, s := bucket(t)
+	ctx := t.Context()
+	actx, ws := collected(ctx)
+	const n = 200
+	for i := range n {
+		for _, k := range []string{"correlation.a.1", "correlation.a.2"} {
+			if err := s.Put(actx, k, fmt.Appendf(nil, "%s-%d", k, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(*ws) != 2*n {
+		t.Fatalf("%d writes collected, want %d", len(*ws), 2*n)
+	}
+	// Read at once, without waiting: the last write is what it sees.
+	if v, err := s.Get(ctx, "correlation.a.1"); string(v) != fmt.Sprintf("correlation.a.1-%d", n-1) || err != nil {
+		t.Fatalf("get after async puts: %q, %v", v, err)
+	}
+	// Purge at once: nothing written before it survives it.
+	if err := s.Delete(ctx, "correlation.a.2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(actx, "correlation.b.1", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.Keys(ctx, "correlation.")
+	slices.Sort(keys)
+	if err != nil || !slices.Equal(keys, []string{"correlation.a.1", "correlation.b.1"}) {
+		t.Fatalf("keys: %v, %v", keys, err)
+	}
+	for i, err := range waitWrites(t, *ws) {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	kv, err := js.KeyValue(ctx, topology.StateBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx, "correlation.a.2"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("purged key after its writes completed: %v, want not found", err)
+	}
+	// What an async write stores is what KeyValue.Put would: the KV API reads it.
+	if e, err := kv.Get(ctx, "correlation.b.1"); err != nil || string(e.Value()) != "b" {
+		t.Fatalf("kv get of an async write: %v", err)
+	}
+	if err := s.Put(actx, "a.*", []byte("x")); err == nil {
+		t.Fatal("async Put of a wildcard key: no error")
+	}
+}
+
+// TestStoreAsyncWriteFails: a write the server refuses is reported by its
+// Write, not lost: the processor then redelivers the input that made it.
+func TestStoreAsyncWriteFails(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.Start(t))
+	s := kvstate.New(js) // no bucket: nothing stores the write
+	actx, ws := collected(t.Context())
+	if err := s.Put(actx, "correlation.a.1", []byte("v")); err != nil {
+		t.Fatalf("async put: %v (its failure belongs to the Write)", err)
+	}
+	if errs := waitWrites(t, *ws); len(errs) != 1 || errs[0] == nil {
+		t.Fatalf("write without a bucket: errors %v, want one", errs)
 	}
 }
