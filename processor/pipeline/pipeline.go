@@ -412,11 +412,14 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		partErrs []error
 		pubErr   error
 	)
-	// Detection's state writes are published without waiting, each joining
-	// the outputs of the input being handled (this goroutine's, one at a
-	// time): a synchronous write per correlation match left the processor
+	// Detection's state writes are not waited for: each joins the outputs
+	// of the input being handled (this goroutine's, one at a time), and
+	// those of one key are coalesced until the flush after each fetched
+	// batch — a synchronous write per correlation match left the processor
 	// idle on round trips.
-	dctx := kvstate.WithWrites(ctx, func(w *kvstate.Write) { writes = append(writes, w) })
+	stateWrites := kvstate.NewWrites(func(w *kvstate.Write) { writes = append(writes, w) })
+	dctx := kvstate.WithWrites(ctx, stateWrites)
+	defer stateWrites.Flush() // before the acker's end (deferred earlier, run later)
 	// publishAlert sends one alert; its id derives from the rule and the
 	// event, so a redelivered input's alert is dropped as a duplicate.
 	publishAlert := func(a *schemas.Alert) error {
@@ -494,7 +497,14 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 				return
 			}
 		}
-		inflight <- pending{msg: msg, source: source, acks: futs, writes: writes, at: time.Now()}
+		pd := pending{msg: msg, source: source, acks: futs, writes: writes, at: time.Now()}
+		select {
+		case inflight <- pd:
+		default:
+			// The acker may be waiting for a write held for the flush.
+			stateWrites.Flush()
+			inflight <- pd
+		}
 	}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(p.cfg.FetchBatch, opts...)
@@ -515,6 +525,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		for msg := range batch.Messages() {
 			handle(msg)
 		}
+		stateWrites.Flush()
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			// A pin moved, a reconnect: the next fetch starts afresh.
 			p.log.Debug("fetch ended", "source", source, "error", err)

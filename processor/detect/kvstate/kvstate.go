@@ -23,9 +23,10 @@ type Store struct {
 	kv     jetstream.KeyValue
 	stream jetstream.Stream
 
-	// inflight is the latest asynchronous write of each key not yet
-	// acknowledged: a read or a purge of the key waits for it, so it sees
-	// the key as the engine last wrote it and no write lands after a purge.
+	// inflight is the latest asynchronous write of each key, published or
+	// not yet, until it is acknowledged: a read or a purge of the key
+	// publishes and waits for it, so it sees the key as the engine last
+	// wrote it and no write lands after a purge.
 	wmu      sync.Mutex
 	inflight map[string]*Write
 }
@@ -35,32 +36,67 @@ type Store struct {
 // belongs to is redelivered by then anyway.
 const writeBound = 30 * time.Second
 
-// A Write is a Put published without waiting: the caller that collected it
-// (WithWrites) must see it done without error before it acks the input
-// whose processing made it.
+// A Write is one or more Puts of a key, coalesced and published as one
+// without waiting: every caller that collected it must see it done without
+// error before it acks the input whose processing made it.
 type Write struct {
-	key  string
-	done chan struct{}
-	err  error // set before done is closed
+	key       string
+	value     []byte // the latest Put's, until published (Store.wmu)
+	published bool   // under Store.wmu
+	done      chan struct{}
+	err       error // set before done is closed
 }
 
-// Done is closed once the server stored the write or it failed (Err).
+// Done is closed once the server stored the write or it failed (Err). A
+// write is published only by Writes.Flush or by a read, listing or purge
+// of its key: wait for Done only after one of them.
 func (w *Write) Done() <-chan struct{} { return w.done }
 
 // Err is why the write failed; nil once Done if it is stored. Call it only
 // after Done is closed.
 func (w *Write) Err() error { return w.err }
 
-type collectorKey struct{}
+// Writes makes Put asynchronous for one consumer (WithWrites): each Put is
+// handed to collect, on the goroutine calling Put, and held until Flush —
+// Puts of a key in between become one write of the last value, which every
+// input that collected it waits for. The processor collects per input, so a
+// correlation's checkpoint is one more output of the input, awaited with its
+// event and alerts before the input is acked, and flushes once per fetched
+// batch: not a round trip per correlation match on the event path.
+type Writes struct {
+	collect func(*Write)
+
+	mu      sync.Mutex
+	pending []pendingWrite // to publish at Flush (possibly already published)
+}
+
+type pendingWrite struct {
+	s *Store
+	w *Write
+}
+
+// NewWrites returns Writes handing each Put's Write to collect.
+func NewWrites(collect func(*Write)) *Writes { return &Writes{collect: collect} }
+
+// Flush publishes every write held: each then completes on its own.
+func (ws *Writes) Flush() {
+	ws.mu.Lock()
+	pending := ws.pending
+	ws.pending = nil
+	ws.mu.Unlock()
+	for _, p := range pending {
+		p.s.wmu.Lock()
+		p.s.publish(p.w)
+		p.s.wmu.Unlock()
+	}
+}
+
+type writesKey struct{}
 
 // WithWrites returns a context under which Put does not wait for the
-// server: it publishes the value and hands the pending Write to collect,
-// called on the goroutine calling Put. The processor passes its per-input
-// collector so a correlation's checkpoint becomes one more output of the
-// input, awaited with its event and alerts before the input is acked —
-// instead of a round trip per correlation match on the event path.
-func WithWrites(ctx context.Context, collect func(*Write)) context.Context {
-	return context.WithValue(ctx, collectorKey{}, collect)
+// server (see Writes).
+func WithWrites(ctx context.Context, ws *Writes) context.Context {
+	return context.WithValue(ctx, writesKey{}, ws)
 }
 
 // subject is where the bucket stores key: what KeyValue.Put publishes to
@@ -68,49 +104,76 @@ func WithWrites(ctx context.Context, collect func(*Write)) context.Context {
 // (topology declares it so; Delete purges the same subject).
 func subject(key string) string { return "$KV." + topology.StateBucket + "." + key }
 
-// putAsync publishes value under key and returns at once; collect gets the
-// Write. Writes of one key keep their order: they are published on one
-// connection, to one stream, which stores them as they arrive.
-func (s *Store) putAsync(key string, value []byte, collect func(*Write)) error {
+// putAsync makes value the one to write under key and hands the Write to
+// ws. Writes of one key keep their order: a key has at most one write not
+// yet published, published on one connection to one stream, which stores
+// them as they arrive.
+func (s *Store) putAsync(key string, value []byte, ws *Writes) error {
 	if !validKey(key) {
 		return fmt.Errorf("put %q: not a valid key", key)
 	}
-	fut, err := s.js.PublishMsgAsync(&nats.Msg{Subject: subject(key), Data: value})
-	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	w := &Write{key: key, done: make(chan struct{})}
 	s.wmu.Lock()
 	if s.inflight == nil {
 		s.inflight = map[string]*Write{}
 	}
-	s.inflight[key] = w
+	w := s.inflight[key]
+	if w == nil || w.published {
+		w = &Write{key: key, done: make(chan struct{})}
+		s.inflight[key] = w
+	}
+	w.value = value
 	s.wmu.Unlock()
+	ws.mu.Lock()
+	ws.pending = append(ws.pending, pendingWrite{s, w})
+	ws.mu.Unlock()
+	ws.collect(w)
+	return nil
+}
+
+// publish sends w if it was not yet sent; the caller holds s.wmu, so no
+// other write of the key is published in between.
+func (s *Store) publish(w *Write) {
+	if w.published {
+		return
+	}
+	w.published = true
+	fut, err := s.js.PublishMsgAsync(&nats.Msg{Subject: subject(w.key), Data: w.value})
+	w.value = nil
+	if err != nil {
+		w.err = fmt.Errorf("put %s: %w", w.key, err)
+		s.forget(w)
+		close(w.done)
+		return
+	}
 	// A future's channels have a single reader; this goroutine is it, so
-	// both the input's acker and a read of the key can wait on done.
+	// every input's acker and a read of the key can wait on done.
 	go func() {
 		timer := time.NewTimer(writeBound)
 		defer timer.Stop()
 		select {
 		case <-fut.Ok():
 		case err := <-fut.Err():
-			w.err = fmt.Errorf("put %s: %w", key, err)
+			w.err = fmt.Errorf("put %s: %w", w.key, err)
 		case <-timer.C:
-			w.err = fmt.Errorf("put %s: no PubAck within %s", key, writeBound)
+			w.err = fmt.Errorf("put %s: no PubAck within %s", w.key, writeBound)
 		}
 		s.wmu.Lock()
-		if s.inflight[key] == w {
-			delete(s.inflight, key)
-		}
+		s.forget(w)
 		s.wmu.Unlock()
 		close(w.done)
 	}()
-	collect(w)
-	return nil
 }
 
-// settle waits until no asynchronous write of key (or, with all, of any
-// key) is in flight. A failed write is no error here: its input is
+// forget drops w from inflight unless a later write of its key replaced
+// it; the caller holds s.wmu.
+func (s *Store) forget(w *Write) {
+	if s.inflight[w.key] == w {
+		delete(s.inflight, w.key)
+	}
+}
+
+// settle publishes and waits for the write of key (or, with all, of every
+// key) not yet acknowledged. A failed write is no error here: its input is
 // redelivered, and the key is read as the server holds it.
 func (s *Store) settle(ctx context.Context, key string, all bool) error {
 	s.wmu.Lock()
@@ -121,6 +184,9 @@ func (s *Store) settle(ctx context.Context, key string, all bool) error {
 		}
 	} else if w := s.inflight[key]; w != nil {
 		wait = append(wait, w)
+	}
+	for _, w := range wait {
+		s.publish(w)
 	}
 	s.wmu.Unlock()
 	for _, w := range wait {
@@ -180,10 +246,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // Put stores value under key and returns once the server has it — or, under
-// a context from WithWrites, once it is published, its Write collected.
+// a context from WithWrites, at once, its Write collected.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
-	if collect, ok := ctx.Value(collectorKey{}).(func(*Write)); ok && collect != nil {
-		return s.putAsync(key, value, collect)
+	if ws, ok := ctx.Value(writesKey{}).(*Writes); ok && ws != nil {
+		return s.putAsync(key, value, ws)
 	}
 	kv, _, err := s.open(ctx)
 	if err != nil {

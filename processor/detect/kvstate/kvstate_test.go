@@ -102,11 +102,12 @@ func TestStoreWithoutBucket(t *testing.T) {
 	}
 }
 
-// collected returns a context under which Put is asynchronous, and the
-// writes it collected.
-func collected(ctx context.Context) (context.Context, *[]*kvstate.Write) {
-	var ws []*kvstate.Write
-	return kvstate.WithWrites(ctx, func(w *kvstate.Write) { ws = append(ws, w) }), &ws
+// collected returns a context under which Put is asynchronous, its Writes,
+// and the writes it collected.
+func collected(ctx context.Context) (context.Context, *kvstate.Writes, *[]*kvstate.Write) {
+	var got []*kvstate.Write
+	ws := kvstate.NewWrites(func(w *kvstate.Write) { got = append(got, w) })
+	return kvstate.WithWrites(ctx, ws), ws, &got
 }
 
 func waitWrites(t *testing.T, ws []*kvstate.Write) []error {
@@ -123,13 +124,14 @@ func waitWrites(t *testing.T, ws []*kvstate.Write) []error {
 	return errs
 }
 
-// TestStoreAsyncWrites: a Put under WithWrites returns before the server
-// has the value, yet reads, listings and purges of its key see every write
-// made before them, in order, and no write lands after a purge.
+// TestStoreAsyncWrites: Puts under WithWrites return at once and those of
+// one key until a flush become one write of the last value; reads, listings
+// and purges of a key see every Put made before them, and no write lands
+// after a purge.
 func TestStoreAsyncWrites(t *testing.T) {
 	js, s := bucket(t)
 	ctx := t.Context()
-	actx, ws := collected(ctx)
+	actx, ws, got := collected(ctx)
 	const n = 200
 	for i := range n {
 		for _, k := range []string{"correlation.a.1", "correlation.a.2"} {
@@ -138,10 +140,13 @@ func TestStoreAsyncWrites(t *testing.T) {
 			}
 		}
 	}
-	if len(*ws) != 2*n {
-		t.Fatalf("%d writes collected, want %d", len(*ws), 2*n)
+	if len(*got) != 2*n {
+		t.Fatalf("%d writes collected, want %d (one per Put)", len(*got), 2*n)
 	}
-	// Read at once, without waiting: the last write is what it sees.
+	if (*got)[0] != (*got)[2*n-2] {
+		t.Fatal("Puts of one key before a flush were not coalesced into one write")
+	}
+	// Read at once, without a flush: the last Put is what it sees.
 	if v, err := s.Get(ctx, "correlation.a.1"); string(v) != fmt.Sprintf("correlation.a.1-%d", n-1) || err != nil {
 		t.Fatalf("get after async puts: %q, %v", v, err)
 	}
@@ -157,7 +162,11 @@ func TestStoreAsyncWrites(t *testing.T) {
 	if err != nil || !slices.Equal(keys, []string{"correlation.a.1", "correlation.b.1"}) {
 		t.Fatalf("keys: %v, %v", keys, err)
 	}
-	for i, err := range waitWrites(t, *ws) {
+	if err := s.Put(actx, "correlation.a.1", []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	ws.Flush()
+	for i, err := range waitWrites(t, *got) {
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
@@ -169,9 +178,11 @@ func TestStoreAsyncWrites(t *testing.T) {
 	if _, err := kv.Get(ctx, "correlation.a.2"); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("purged key after its writes completed: %v, want not found", err)
 	}
-	// What an async write stores is what KeyValue.Put would: the KV API reads it.
-	if e, err := kv.Get(ctx, "correlation.b.1"); err != nil || string(e.Value()) != "b" {
-		t.Fatalf("kv get of an async write: %v", err)
+	// 201 Puts, one read in between: two writes, the last one last. What
+	// an async write stores is what KeyValue.Put would: the KV API reads it.
+	hist, err := kv.History(ctx, "correlation.a.1")
+	if err != nil || len(hist) != 2 || string(hist[1].Value()) != "last" {
+		t.Fatalf("history of a coalesced key: %d revisions, %v", len(hist), err)
 	}
 	if err := s.Put(actx, "a.*", []byte("x")); err == nil {
 		t.Fatal("async Put of a wildcard key: no error")
@@ -183,11 +194,12 @@ func TestStoreAsyncWrites(t *testing.T) {
 func TestStoreAsyncWriteFails(t *testing.T) {
 	_, js := natstest.Connect(t, natstest.Start(t))
 	s := kvstate.New(js) // no bucket: nothing stores the write
-	actx, ws := collected(t.Context())
+	actx, ws, got := collected(t.Context())
 	if err := s.Put(actx, "correlation.a.1", []byte("v")); err != nil {
 		t.Fatalf("async put: %v (its failure belongs to the Write)", err)
 	}
-	if errs := waitWrites(t, *ws); len(errs) != 1 || errs[0] == nil {
+	ws.Flush()
+	if errs := waitWrites(t, *got); len(errs) != 1 || errs[0] == nil {
 		t.Fatalf("write without a bucket: errors %v, want one", errs)
 	}
 }
