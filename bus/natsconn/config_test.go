@@ -25,6 +25,8 @@ func TestConfigValidate(t *testing.T) {
 		{"empty list entry", func(c *Config) { c.URL = "nats://a:4222,," }, []string{"url: empty entry"}},
 		{"bad url hides password", func(c *Config) { c.URL = "nats://bob:hunter2@[::1" }, []string{"url: cannot parse"}},
 		{"creds and nkey", func(c *Config) { c.CredsFile = "a"; c.NKeyFile = "b" }, []string{"nkey_file: set creds_file or nkey_file, not both"}},
+		{"inbox prefix wildcard", func(c *Config) { c.InboxPrefix = "_INBOX_a.>" }, []string{"inbox_prefix: \"_INBOX_a.>\" is not a subject prefix"}},
+		{"inbox prefix trailing dot", func(c *Config) { c.InboxPrefix = "_INBOX_a." }, []string{"inbox_prefix:"}},
 		{"cert without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, []string{"tls: cert_file and key_file go together"}},
 		{"timeouts", func(c *Config) { c.ConnectTimeout = 0; c.PingInterval = -1; c.MaxPingsOutstanding = 0 },
 			[]string{"connect_timeout: must be > 0", "ping_interval: must be > 0", "max_pings_outstanding: must be >= 1"}},
