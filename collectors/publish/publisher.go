@@ -301,7 +301,7 @@ func (p *Publisher) publish(ctx context.Context, rec Record, ack *Ack) error {
 	// client's reconnect buffer it would count as nothing, and a push source
 	// would answer 503 for the whole outage.
 	if p.spool != nil && p.nc.Status() != nats.CONNECTED {
-		return p.toSpool(ctx, src, rec, ack)
+		return p.toSpool(ctx, src, p.spoolRecord(it), ack)
 	}
 	if !p.tryAcquire() {
 		if err := p.acquire(ctx); err != nil {
@@ -417,7 +417,7 @@ func (p *Publisher) toSpool(ctx context.Context, src *sourceState, rec Record, a
 // waited in the client's reconnect buffer), the spool's copy carries the same
 // message id and JetStream stores it once.
 func (p *Publisher) spoolInFlight(ctx context.Context, it *item) bool {
-	err := p.spool.Put(ctx, it.rec)
+	err := p.spool.Put(ctx, p.spoolRecord(it))
 	dropped := errors.Is(err, ErrDropped)
 	if err != nil && !dropped {
 		it.src.comp.Error(telemetry.WriteFailed, telemetry.StageSending)
@@ -434,6 +434,19 @@ func (p *Publisher) spoolInFlight(ctx context.Context, it *item) bool {
 	}
 	it.ack.settle(nil)
 	return true
+}
+
+// spoolRecord is what the spool keeps of an item: the record as handed in,
+// except that a record too large to publish keeps only its dead-letter
+// verdict and sample (the reason names its size), so an oversized record
+// never fills the spool.
+func (p *Publisher) spoolRecord(it *item) Record {
+	rec := it.rec
+	if it.deadLetter && rec.DeadLetter == "" {
+		rec.DeadLetter = it.msg.Header.Get(headers.Error)
+		rec.Data = rec.Data[:min(len(rec.Data), p.sampleBytes)]
+	}
+	return rec
 }
 
 // send publishes it's message once. A synchronous failure schedules a retry,

@@ -627,6 +627,33 @@ func TestSpoolTakesRecordsWhileDisconnected(t *testing.T) {
 	}
 }
 
+// TestOversizedRecordSpooledAsItsDeadLetter: with NATS away, a record too
+// large to publish is spooled as its dead-letter verdict and sample, not
+// whole: it must not fill the spool.
+func TestOversizedRecordSpooledAsItsDeadLetter(t *testing.T) {
+	b := startBus(t)
+	nc := reconnectingConn(t, b)
+	cfg := testConfig()
+	cfg.MaxEventBytes = 2 * config.KiB
+	cfg.DeadLetterSampleBytes = 100
+	spool := &recordingSpool{}
+	f := newFixtureOn(t, b, nc, cfg, func(s *publish.Settings) { s.Spool = spool })
+	shutdownServer(t, b, nc)
+	big := bytes.Repeat([]byte("x"), 5000)
+	if err := f.pub.Publish(testCtx(t), publish.Record{Source: topology.SourceTetragon, ID: "big", Data: big}); err != nil {
+		t.Fatal(err)
+	}
+	spool.mu.Lock()
+	defer spool.mu.Unlock()
+	if len(spool.recs) != 1 {
+		t.Fatalf("spooled %d records, want 1", len(spool.recs))
+	}
+	r := spool.recs[0]
+	if r.ID != "big" || len(r.Data) != 100 || !strings.Contains(r.DeadLetter, "5000 bytes exceeds max_event_bytes") {
+		t.Fatalf("spooled id %q, %d bytes, dead-letter %q; want big, the 100-byte sample and the size reason", r.ID, len(r.Data), r.DeadLetter)
+	}
+}
+
 // TestInFlightRecordsMoveToSpool: records already in flight when NATS goes
 // away (their publish failed and waits for a retry) move to the spool and
 // settle, every field kept, instead of waiting out the outage.
