@@ -3,11 +3,13 @@ package elasticsearch
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +73,7 @@ sinks:
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	startSink := func() *exec.Cmd {
+	startSink := func(config string) *exec.Cmd {
 		cmd := exec.Command(bin, "-config", config)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
@@ -87,7 +89,7 @@ sinks:
 
 	killedMidway := 0
 	for kill := range 10 {
-		cmd := startSink()
+		cmd := startSink(config)
 		time.Sleep(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatalf("kill %d: %v", kill, err)
@@ -101,7 +103,18 @@ sinks:
 		t.Fatal("no kill landed while the sink was writing: the test proves nothing")
 	}
 
-	last := startSink()
+	// The last sink gets a known telemetry port: the test waits until it is
+	// ready before SIGTERM, since a signal that lands during start-up, before
+	// the handler is installed, kills it outright (on a fast machine the
+	// killed sinks may have stored everything, and nothing else would wait).
+	port := freePort(t)
+	lastConfig := filepath.Join(dir, "crowsnest-last.yaml")
+	lastYAML := strings.Replace(yaml, `telemetry: {listen: "127.0.0.1:0"}`, fmt.Sprintf(`telemetry: {listen: "127.0.0.1:%d"}`, port), 1)
+	if err := os.WriteFile(lastConfig, []byte(lastYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	last := startSink(lastConfig)
+	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), time.Minute)
 	env.WaitSettled(t, Type, 3*time.Minute)
 	if err := last.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -141,5 +154,35 @@ func distinctEventIDs(tb testing.TB, base, index string) int64 {
 			return count
 		}
 		after = `,"after":` + key.Raw
+	}
+}
+
+// freePort is a loopback TCP port free a moment ago.
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(tb testing.TB, url string, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s not ready within %s (last error: %v)", url, within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -2,6 +2,7 @@ package sinktest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -103,8 +104,22 @@ func Publish(tb testing.TB, js jetstream.JetStream, msgs []Message) {
 		h := nats.Header{}
 		h.Set(headers.MsgID, m.ID)
 		h.Set(headers.Source, topology.SourceK8sAudit)
-		if _, err := js.PublishMsgAsync(&nats.Msg{Subject: subj, Header: h, Data: m.Data}); err != nil {
-			tb.Fatalf("publish %s: %v", m.ID, err)
+		msg := &nats.Msg{Subject: subj, Header: h, Data: m.Data}
+		for {
+			_, err := js.PublishMsgAsync(msg)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				tb.Fatalf("publish %s: %v", m.ID, err)
+			}
+			// The server acknowledges slower than we publish (a loaded
+			// machine): let the outstanding publishes finish, then go on.
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(30 * time.Second):
+				tb.Fatalf("publish %s: %d messages not acknowledged after 30s", m.ID, js.PublishAsyncPending())
+			}
 		}
 	}
 	select {
