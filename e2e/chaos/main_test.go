@@ -38,7 +38,8 @@ func requireFull(t *testing.T) {
 
 // binaries builds the binaries once per test process, from the source tree
 // at $CROWSNEST_CHAOS_SRC (default: the workspace this test lives in), into
-// <tree>/bin/chaos.
+// $CROWSNEST_CHAOS_BIN (default <tree>/bin/chaos; concurrent runs of the
+// suite from one tree each need their own).
 var binaries = sync.OnceValues(func() (harness.Binaries, error) {
 	src := os.Getenv("CROWSNEST_CHAOS_SRC")
 	if src == "" {
@@ -50,7 +51,11 @@ var binaries = sync.OnceValues(func() (harness.Binaries, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	start := time.Now()
-	b, err := harness.Build(ctx, src, filepath.Join(src, "bin", "chaos"))
+	out := os.Getenv("CROWSNEST_CHAOS_BIN")
+	if out == "" {
+		out = filepath.Join(src, "bin", "chaos")
+	}
+	b, err := harness.Build(ctx, src, out)
 	if err == nil {
 		fmt.Fprintf(os.Stderr, "chaos: built binaries from %s in %s\n", src, time.Since(start).Round(time.Second))
 	}
