@@ -52,7 +52,12 @@ func NewDefaultConfig() Config {
 // Validate reports every invalid field, joined, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
-	if !topology.ValidSource(c.Source) {
+	switch {
+	case c.Source == topology.SourceCollector:
+		// Gap records vouch for the collector's own losses; a JSON line that
+		// could claim to be one would let any input forge or hide gaps.
+		errs = append(errs, config.FieldError("source", "%q is reserved for the collectors' own gap records", c.Source))
+	case !topology.ValidSource(c.Source):
 		errs = append(errs, config.FieldError("source", "must be one of %s, got %q", strings.Join(topology.Sources(), ", "), c.Source))
 	}
 	if strings.ContainsAny(c.IDField, "*?|@#") {

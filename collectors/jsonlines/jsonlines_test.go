@@ -187,3 +187,29 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("ids = %v", got)
 	}
 }
+
+func TestConfigValidateSource(t *testing.T) {
+	tests := []struct {
+		source string
+		want   string // "" = valid
+	}{
+		{topology.SourceJSON, ""},
+		{topology.SourceTetragon, ""},
+		{"syslog", "must be one of"},
+		{topology.SourceCollector, "reserved for the collectors' own gap records"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.source, func(t *testing.T) {
+			cfg := NewDefaultConfig()
+			cfg.Stdin = true
+			cfg.Source = tt.source
+			err := cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

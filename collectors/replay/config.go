@@ -82,7 +82,11 @@ func (c Config) Validate() error {
 		errs = append(errs, config.FieldError("checkpoint_interval", "must be >= 0 (0 checkpoints after every batch), got %s", c.CheckpointInterval))
 	}
 	for i, f := range c.Files {
-		if !topology.ValidSource(f.Source) {
+		switch {
+		case f.Source == topology.SourceCollector:
+			// Replaying gap records would forge the collectors' own loss reports.
+			errs = append(errs, config.FieldError(fieldPath(i, "source"), "%q is reserved for the collectors' own gap records", f.Source))
+		case !topology.ValidSource(f.Source):
 			errs = append(errs, config.FieldError(fieldPath(i, "source"), "unknown source %q (want one of %v)", f.Source, topology.Sources()))
 		}
 		if f.Path == "" {

@@ -340,6 +340,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no data dir", func(c *Config) { c.DataDir = "" }, []string{"data_dir"}},
 		{"batch", func(c *Config) { c.BatchSize = 0 }, []string{"batch_size"}},
 		{"bad file", func(c *Config) { c.Files = []FileConfig{{Source: "syslog"}} }, []string{"files[0].source", "files[0].path"}},
+		{"gap records reserved", func(c *Config) { c.Files = []FileConfig{{Source: "collector", Path: "gaps.jsonl"}} }, []string{"files[0].source", "reserved"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
