@@ -10,7 +10,9 @@
 // events with io.kubernetes.* labels, Tetragon events with their pod and
 // Falco alerts with k8s fields rank next and never overwrite what the API
 // server said; procwatch and user JSON teach nothing (a compromised sidecar
-// must not be able to rename another pod's containers). A container is
+// must not be able to rename another pod's containers), and neither does
+// an event carrying crowsnest.spoofed_fields (its collector's identity
+// could not vouch for what it claims). A container is
 // found by its full id or the 12-character short id Docker and Falco print
 // (Tetragon's 31-character id included).
 //

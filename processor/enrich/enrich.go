@@ -140,8 +140,13 @@ func (e *Enricher) Len() (containers, pods int) {
 // has.
 func (e *Enricher) Enrich(ev *schemas.Event) {
 	rank := trustOf(ev.Crowsnest.Source)
+	// An event with fields its collector's identity cannot vouch for (the
+	// normalizer marked them) may be filled, but it teaches nothing: one
+	// lying collector would otherwise rename other nodes' containers and
+	// pods for every later event.
+	teaches := len(ev.Crowsnest.SpoofedFields) == 0
 	if rank == trustAPIServer {
-		if ev.Kubernetes.Audit.ObjectRef.Resource == "pods" {
+		if teaches && ev.Kubernetes.Audit.ObjectRef.Resource == "pods" {
 			e.learnPod(ev)
 		}
 		return // an audit event is about the API, not a container
@@ -153,7 +158,7 @@ func (e *Enricher) Enrich(ev *schemas.Event) {
 	now := e.now().UnixNano()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if rank > trustNone {
+	if teaches && rank > trustNone {
 		e.learnContainer(ev, id, rank, now)
 	}
 	if !lacks(ev) {

@@ -11,6 +11,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/processor/enrich"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/sources"
+	"github.com/crowsnest-siem/crowsnest/processor/normalize/vouch"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
@@ -287,5 +288,67 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := enrich.New(bad); err == nil {
 		t.Error("New accepted an invalid config")
+	}
+}
+
+// TestSpoofedTeachesNothing: an event whose collector's identity cannot
+// vouch for what it claims (crowsnest.spoofed_fields, marked by the real
+// normalizer's voucher) must not poison the join cache for later events;
+// the same event from a collector bound where it runs does teach, so the
+// test fails if the marking or the join breaks.
+func TestSpoofedTeachesNothing(t *testing.T) {
+	trusted := normalizer(t)
+	for _, c := range []struct {
+		name      string
+		binding   vouch.Binding
+		teacher   [2]string // source, raw: normalized as published by collector "c-1"
+		learner   [2]string // from an unbound collector, lacking what the teacher says
+		spoofed   string    // the field the voucher marks; "" for the control
+		wantPod   string
+		wantImage string
+	}{
+		{"runtime event claiming another node", vouch.Binding{Collector: "c-1", Node: "worker-9"},
+			[2]string{"tetragon", tetragonWithPod}, [2]string{"falco", falcoBare}, "host.name,crowsnest.collector.node", "", ""},
+		{"runtime event from its own node (control)", vouch.Binding{Collector: "c-1", Node: "worker-1"},
+			[2]string{"tetragon", tetragonWithPod}, [2]string{"falco", falcoBare}, "", paymentsPod, paymentsImage},
+		{"pod spec claimed outside the collector's namespace", vouch.Binding{Collector: "c-1", Namespace: "dev"},
+			[2]string{"k8s_audit", auditPodCreate}, [2]string{"falco", falcoNoImage}, "orchestrator.namespace", paymentsPod, ""},
+		{"pod spec from its own namespace (control)", vouch.Binding{Collector: "c-1", Namespace: "shop"},
+			[2]string{"k8s_audit", auditPodCreate}, [2]string{"falco", falcoNoImage}, "", paymentsPod, "docker.io/envoyproxy/envoy:v1.30.1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := normalize.NewDefaultConfig()
+			cfg.Vouch.Collectors = []vouch.Binding{c.binding}
+			reg, err := sources.NewRegistry(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := normalize.New(cfg, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			teacher := new(schemas.Event)
+			rec := normalize.Record{Source: c.teacher[0], Data: []byte(c.teacher[1]), Node: "worker-1", Collector: "c-1"}
+			if err := n.Normalize(&rec, teacher); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(teacher.Crowsnest.SpoofedFields, ","); got != c.spoofed {
+				t.Fatalf("spoofed_fields %q, want %q", got, c.spoofed)
+			}
+			e, err := enrich.New(enrich.NewDefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Enrich(teacher)
+			if containers, pods := e.Len(); c.spoofed != "" && (containers+pods != 0 || e.Stats().Learned.Load() != 0) {
+				t.Errorf("cache holds %d containers, %d pods after a spoofed event", containers, pods)
+			}
+			ev := event(t, trusted, c.learner[0], c.learner[1])
+			e.Enrich(ev)
+			if ev.Orchestrator.Resource.Name != c.wantPod || ev.Container.Image.Name != c.wantImage {
+				t.Errorf("later event got pod %q image %q, want pod %q image %q",
+					ev.Orchestrator.Resource.Name, ev.Container.Image.Name, c.wantPod, c.wantImage)
+			}
+		})
 	}
 }
