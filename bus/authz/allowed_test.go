@@ -93,7 +93,7 @@ func TestIdentitiesDoTheirJobs(t *testing.T) {
 		t.Fatal("collector: no publish ack")
 	}
 	dlq := deadletter.NewPublisher(cjs)
-	if err := dlq.Publish(ctx, deadletter.Record{Stage: "collector", Source: topology.SourceK8sAudit, Reason: "too big", Data: []byte("x")}); err != nil {
+	if err := dlq.Publish(ctx, deadletter.Record{Stage: topology.CollectorStage, Collector: "node1", Source: topology.SourceK8sAudit, Reason: "too big", Data: []byte("x")}); err != nil {
 		t.Fatalf("collector: dead-letter: %v", err)
 	}
 

@@ -152,6 +152,9 @@ func forbidden() map[authz.Identity][]action {
 	rawStream, _ := topology.RawStream(topology.SourceK8sAudit)
 	procDLQ, _ := topology.DeadLetterSubject(topology.ProcessorStage, topology.SourceK8sAudit)
 	esDLQ, _ := topology.DeadLetterSubject("sink-es", topology.SourceK8sAudit)
+	otherCollectorDLQ, _ := topology.CollectorDeadLetterSubject(topology.SourceK8sAudit, "node2")
+	ownCollectorDLQ, _ := topology.CollectorDeadLetterSubject(topology.SourceK8sAudit, "node1")
+	unboundCollectorDLQ := topology.DeadLetterSubjectPrefix + "." + topology.CollectorStage + "." + topology.SourceK8sAudit
 	api := "$JS.API."
 	management := []action{
 		pub("create a stream", api+"STREAM.CREATE.EVIL"),
@@ -186,6 +189,8 @@ func forbidden() map[authz.Identity][]action {
 	}
 	forge := []action{
 		pub("publish as another collector", otherRaw),
+		pub("dead-letter as another collector", otherCollectorDLQ),
+		pub("dead-letter without a collector id", unboundCollectorDLQ),
 		pub("publish events", events),
 		pub("publish alerts", alert),
 		pub("dead-letter as the processor", procDLQ),
@@ -204,6 +209,7 @@ func forbidden() map[authz.Identity][]action {
 		processor: all(management, []action{
 			pub("publish raw", ownRaw),
 			pub("dead-letter as sink es", esDLQ),
+			pub("dead-letter as a collector", ownCollectorDLQ),
 			pub("read sink es's consumer", api+"CONSUMER.MSG.NEXT."+topology.EventsStream+".sink-es"),
 			pub("create a sink's consumer", api+"CONSUMER.CREATE."+topology.EventsStream+".sink-es"),
 			sub("subscribe to raw", topology.RawSubjectPrefix+".>"),
@@ -217,6 +223,7 @@ func forbidden() map[authz.Identity][]action {
 			pub("publish alerts", alert),
 			pub("dead-letter as sink es", esDLQ),
 			pub("dead-letter as the processor", procDLQ),
+			pub("dead-letter as a collector", ownCollectorDLQ),
 			pub("take over sink es's consumer", api+"CONSUMER.CREATE."+topology.EventsStream+".sink-es"),
 			pub("inspect sink es's consumer", api+"CONSUMER.INFO."+topology.AlertsStream+".sink-es"),
 		}),

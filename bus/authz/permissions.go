@@ -83,13 +83,13 @@ func (c Config) Permissions(id Identity) Permissions {
 	switch id.Role {
 	case RoleCollector:
 		// Only this collector's token in the raw subject, any source and
-		// key. Dead-letters carry no collector token
-		// (crowsnest.dlq.collector.<source>), so any collector may write any
-		// collector dead-letter: see docs/security.md.
+		// key; likewise its dead-letters
+		// (crowsnest.dlq.collector.<source>.<collector>), so one node can
+		// neither send records nor dead-letter them as another.
 		return Permissions{
 			Publish: []string{
 				topology.RawSubjectPrefix + ".*." + id.ID + ".*",
-				topology.DeadLetterSubjectPrefix + ".collector.*",
+				topology.DeadLetterSubjectPrefix + "." + topology.CollectorStage + ".*." + id.ID,
 			},
 			Subscribe: []string{inbox},
 		}

@@ -2,8 +2,9 @@
 //
 // A stage that cannot handle a message for good (a record the processor
 // cannot parse, an event a store rejects as malformed) publishes a record to
-// CROWSNEST_DLQ on crowsnest.dlq.<stage>.<source> and only then Terms the
-// original. The record's body is the original bytes (cut to a size cap, with
+// CROWSNEST_DLQ on crowsnest.dlq.<stage>.<source> (a collector on
+// crowsnest.dlq.collector.<source>.<collector>, so that NATS permissions bind
+// it to its own id) and only then Terms the original. The record's body is the original bytes (cut to a size cap, with
 // Crowsnest-Truncated and Crowsnest-Original-Size saying so); its headers say
 // why (Crowsnest-Error, one line), where (Crowsnest-Stage,
 // Crowsnest-Original-Subject), after how many tries (Crowsnest-Delivery-Count)

@@ -34,9 +34,19 @@ const UnknownSource = "unknown"
 
 // Record is one rejected message.
 type Record struct {
-	// Stage is the stage that rejected it: topology.ProcessorStage or the
-	// sink's consumer name (sink-<name>). Must be a valid subject token.
+	// Stage is the stage that rejected it: topology.ProcessorStage, the
+	// sink's consumer name (sink-<name>) or topology.CollectorStage. Must be
+	// a valid subject token.
 	Stage string
+	// Collector is, for Stage topology.CollectorStage, the rejecting
+	// collector's id: it becomes the subject's last token
+	// (crowsnest.dlq.collector.<source>.<collector>), which NATS permissions
+	// bind to that collector's identity, and its Crowsnest-Collector header.
+	// Decode fills it from the subject only, so it can be trusted where the
+	// server enforces the permissions; a dead-letter of the unbound form
+	// written by earlier versions decodes with it empty. Unused for other
+	// stages.
+	Collector string
 	// Source is the source it came from; UnknownSource when not known.
 	Source string
 	// OriginalSubject is the subject it was read from.
@@ -98,9 +108,9 @@ func reasonOf(err error) string {
 
 // Encode builds the NATS message of r, cutting the body to maxBody bytes
 // (DefaultMaxBody when maxBody <= 0). It fails only when r.Stage is not a
-// valid subject token: everything else about a rejected message is made safe
-// rather than refused, because a dead letter must not be lost to its own
-// oddities.
+// valid subject token, or is topology.CollectorStage without a valid
+// r.Collector: everything else about a rejected message is made safe rather
+// than refused, because a dead letter must not be lost to its own oddities.
 func Encode(r Record, maxBody int) (*nats.Msg, error) {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
@@ -112,7 +122,15 @@ func Encode(r Record, maxBody int) (*nats.Msg, error) {
 			source = topology.SanitizeToken(r.Source)
 		}
 	}
-	subj, err := topology.DeadLetterSubject(r.Stage, source)
+	var (
+		subj string
+		err  error
+	)
+	if r.Stage == topology.CollectorStage {
+		subj, err = topology.CollectorDeadLetterSubject(source, r.Collector)
+	} else {
+		subj, err = topology.DeadLetterSubject(r.Stage, source)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode dead-letter record: %w", err)
 	}
@@ -144,6 +162,10 @@ func Encode(r Record, maxBody int) (*nats.Msg, error) {
 		if v := oneLine(r.Header.Get(k), maxProvenanceLen); v != "" {
 			m.Header.Set(k, v)
 		}
+	}
+	if r.Stage == topology.CollectorStage {
+		// The header says what the subject proves; never another id.
+		m.Header.Set(headers.Collector, r.Collector)
 	}
 	m.Data = r.Data
 	if len(r.Data) > maxBody {
@@ -217,6 +239,9 @@ func decode(subject string, h nats.Header, data []byte) (Record, error) {
 		if v := h.Get(k); v != "" {
 			r.Header.Set(k, v)
 		}
+	}
+	if r.Stage == topology.CollectorStage {
+		r.Collector, _ = topology.CollectorOfDeadLetter(subject)
 	}
 	var errs []error
 	if v := h.Get(headers.DeliveryCount); v != "" {

@@ -64,6 +64,14 @@ func TestEncode(t *testing.T) {
 			body: "ab",
 		},
 		{
+			name: "collector rejection: its id in the subject and the header",
+			rec: Record{Stage: "collector", Collector: "node-1", Source: "tetragon", OriginalID: "t-1", Reason: "too big",
+				Data: []byte("x"), Header: nats.Header{headers.Collector: []string{"node-2"}}},
+			subject: "crowsnest.dlq.collector.tetragon.node-1",
+			hdr:     map[string]string{headers.Collector: "node-1", headers.Stage: "collector", headers.MsgID: "dlq-collector-t-1"},
+			body:    "x",
+		},
+		{
 			name:    "odd source is sanitized",
 			rec:     Record{Stage: "processor", Source: "My.Source", OriginalID: "i"},
 			subject: "crowsnest.dlq.processor.my_source",
@@ -91,6 +99,42 @@ func TestEncode(t *testing.T) {
 	}
 	if _, err := Encode(Record{Stage: "bad.stage"}, 0); err == nil {
 		t.Error("Encode with an invalid stage: want error")
+	}
+	for _, c := range []string{"", "a.b", ">"} {
+		if _, err := Encode(Record{Stage: "collector", Collector: c, Source: "falco"}, 0); err == nil {
+			t.Errorf("Encode a collector dead-letter with collector %q: want error", c)
+		}
+	}
+}
+
+// TestDecodeCollectorFromSubjectOnly: the bound collector comes from the
+// subject, which permissions enforce, never from the header, which the
+// sender writes; the unbound subject of earlier versions decodes with none.
+func TestDecodeCollectorFromSubjectOnly(t *testing.T) {
+	hdr := func() nats.Header {
+		h := nats.Header{}
+		h.Set(headers.Stage, "collector")
+		h.Set(headers.Collector, "node-2")
+		return h
+	}
+	tests := []struct {
+		subject string
+		want    string
+	}{
+		{"crowsnest.dlq.collector.falco.node-1", "node-1"},
+		{"crowsnest.dlq.collector.falco", ""},
+	}
+	for _, tt := range tests {
+		r, err := Decode(&nats.Msg{Subject: tt.subject, Header: hdr()})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.subject, err)
+		}
+		if r.Collector != tt.want {
+			t.Errorf("%s: collector %q, want %q", tt.subject, r.Collector, tt.want)
+		}
+		if r.Header.Get(headers.Collector) != "node-2" {
+			t.Errorf("%s: the provenance header is not kept as sent", tt.subject)
+		}
 	}
 }
 
@@ -166,8 +210,9 @@ func FuzzEncodeDecode(f *testing.F) {
 	f.Add("processor", "falco", "id-1", "reason", []byte("data"), uint64(1), 0)
 	f.Add("sink-x", "", "", "a\r\nb\x00c", []byte{}, uint64(0), 1)
 	f.Add("p", "a.b c", "id\n", strings.Repeat("€", 600), []byte("0123456789"), uint64(1<<63), 3)
+	f.Add("collector", "falco", "id-2", "too big", []byte("data"), uint64(0), 0)
 	f.Fuzz(func(t *testing.T, stage, source, id, reason string, data []byte, count uint64, maxBody int) {
-		in := Record{Stage: stage, Source: source, OriginalID: id, Reason: reason, Data: data, DeliveryCount: count}
+		in := Record{Stage: stage, Source: source, OriginalID: id, Reason: reason, Data: data, DeliveryCount: count, Collector: id}
 		m, err := Encode(in, maxBody)
 		if err != nil {
 			return // invalid stage
@@ -188,6 +233,9 @@ func FuzzEncodeDecode(f *testing.F) {
 		out, err := Decode(m)
 		if err != nil {
 			t.Fatalf("Decode(Encode(%+v)): %v", in, err)
+		}
+		if stage == "collector" && out.Collector != id {
+			t.Fatalf("collector %q decoded as %q", id, out.Collector)
 		}
 		if out.DeliveryCount != count || out.Stage != stage || !bytes.HasPrefix(data, out.Data) {
 			t.Fatalf("round trip %+v -> %+v", in, out)

@@ -37,6 +37,9 @@ const (
 	SinkConsumerPrefix = "sink-"
 	// ProcessorStage is the stage name the processor dead-letters under.
 	ProcessorStage = "processor"
+	// CollectorStage is the stage name collectors dead-letter under, with
+	// their id in the subject (CollectorDeadLetterSubject).
+	CollectorStage = "collector"
 )
 
 // RawStream is the name of source's raw stream: CROWSNEST_RAW_<SOURCE>.

@@ -70,17 +70,55 @@ func AlertSubject(level string) (string, error) {
 
 // DeadLetterSubject is the subject of records stage rejected:
 // crowsnest.dlq.<stage>.<source>. stage is the rejecting stage ("processor",
-// "sink-<name>"). source need only be a valid token, not a known source, so
-// that a record whose source cannot be told can still be dead-lettered (use
-// "unknown").
+// "sink-<name>"); collectors use CollectorDeadLetterSubject, and stage
+// CollectorStage is refused here. source need only be a valid token, not a
+// known source, so that a record whose source cannot be told can still be
+// dead-lettered (use "unknown").
 func DeadLetterSubject(stage, source string) (string, error) {
 	if err := ValidateToken(stage); err != nil {
 		return "", fmt.Errorf("dead-letter subject: stage: %w", err)
+	}
+	if stage == CollectorStage {
+		return "", fmt.Errorf("dead-letter subject: stage %q: a collector's dead-letters carry its id (CollectorDeadLetterSubject)", stage)
 	}
 	if err := ValidateToken(source); err != nil {
 		return "", fmt.Errorf("dead-letter subject: source: %w", err)
 	}
 	return DeadLetterSubjectPrefix + "." + stage + "." + source, nil
+}
+
+// CollectorDeadLetterSubject is the subject of records collector rejected:
+// crowsnest.dlq.collector.<source>.<collector>. The trailing collector token
+// lets NATS permissions bind a collector to its own dead-letters
+// (crowsnest.dlq.collector.*.<collector>), as RawSubject does for records,
+// so one compromised node cannot dead-letter in another's name. source need
+// only be a valid token, as in DeadLetterSubject. (Dead-letters written
+// before the token existed, crowsnest.dlq.collector.<source>, stay in
+// CROWSNEST_DLQ and decode with no bound collector.)
+func CollectorDeadLetterSubject(source, collector string) (string, error) {
+	if err := ValidateToken(source); err != nil {
+		return "", fmt.Errorf("collector dead-letter subject: source: %w", err)
+	}
+	if err := ValidateToken(collector); err != nil {
+		return "", fmt.Errorf("collector dead-letter subject for source %s: collector: %w", source, err)
+	}
+	return DeadLetterSubjectPrefix + "." + CollectorStage + "." + source + "." + collector, nil
+}
+
+// CollectorOfDeadLetter returns the collector a collector dead-letter
+// subject is bound to (crowsnest.dlq.collector.<source>.<collector>), and
+// false for any other subject, including the unbound form of earlier
+// versions.
+func CollectorOfDeadLetter(subject string) (string, bool) {
+	rest, ok := strings.CutPrefix(subject, DeadLetterSubjectPrefix+"."+CollectorStage+".")
+	if !ok {
+		return "", false
+	}
+	_, collector, ok := strings.Cut(rest, ".")
+	if !ok || ValidateToken(collector) != nil {
+		return "", false
+	}
+	return collector, true
 }
 
 // ErrUnknownSource is wrapped by errors about a source not in Sources.
@@ -92,8 +130,8 @@ func unknownSourceError(source string) error {
 
 // SourceOfSubject returns the source a raw, event or dead-letter subject
 // names (crowsnest.raw.<source>.…, crowsnest.events.<source>,
-// crowsnest.dlq.<stage>.<source>), and false for any other subject or a
-// source that is not one of Sources.
+// crowsnest.dlq.<stage>.<source>, crowsnest.dlq.collector.<source>.<collector>),
+// and false for any other subject or a source that is not one of Sources.
 func SourceOfSubject(subject string) (string, bool) {
 	var src string
 	switch {
@@ -107,12 +145,15 @@ func SourceOfSubject(subject string) (string, bool) {
 	case strings.HasPrefix(subject, EventSubjectPrefix+"."):
 		src = subject[len(EventSubjectPrefix)+1:]
 	case strings.HasPrefix(subject, DeadLetterSubjectPrefix+"."):
-		rest := subject[len(DeadLetterSubjectPrefix)+1:]
-		i := strings.LastIndexByte(rest, '.')
-		if i < 0 {
+		// <stage>.<source>, or collector.<source>.<collector>.
+		tokens := strings.Split(subject[len(DeadLetterSubjectPrefix)+1:], ".")
+		switch {
+		case len(tokens) == 2:
+		case len(tokens) == 3 && tokens[0] == CollectorStage:
+		default:
 			return "", false
 		}
-		src = rest[i+1:]
+		src = tokens[1]
 	default:
 		return "", false
 	}

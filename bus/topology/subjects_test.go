@@ -34,6 +34,13 @@ func TestSubjectBuilders(t *testing.T) {
 		{"dlq unknown source token", func() (string, error) { return DeadLetterSubject("processor", "unknown") }, "crowsnest.dlq.processor.unknown", false},
 		{"dlq bad stage", func() (string, error) { return DeadLetterSubject("a.b", "falco") }, "", true},
 		{"dlq empty source", func() (string, error) { return DeadLetterSubject("processor", "") }, "", true},
+		{"dlq collector stage needs its id", func() (string, error) { return DeadLetterSubject("collector", "falco") }, "", true},
+		{"dlq collector", func() (string, error) { return CollectorDeadLetterSubject("falco", "node-1") }, "crowsnest.dlq.collector.falco.node-1", false},
+		{"dlq collector unknown source token", func() (string, error) { return CollectorDeadLetterSubject("unknown", "n") }, "crowsnest.dlq.collector.unknown.n", false},
+		{"dlq collector dotted id", func() (string, error) { return CollectorDeadLetterSubject("falco", "a.b") }, "", true},
+		{"dlq collector wildcard id", func() (string, error) { return CollectorDeadLetterSubject("falco", "*") }, "", true},
+		{"dlq collector empty id", func() (string, error) { return CollectorDeadLetterSubject("falco", "") }, "", true},
+		{"dlq collector bad source", func() (string, error) { return CollectorDeadLetterSubject("a b", "n") }, "", true},
 		{"raw stream", func() (string, error) { return RawStream("k8s_audit") }, "CROWSNEST_RAW_K8S_AUDIT", false},
 		{"raw stream procwatch", func() (string, error) { return RawStream("procwatch") }, "CROWSNEST_RAW_PROCWATCH", false},
 		{"raw stream unknown", func() (string, error) { return RawStream("nope") }, "", true},
@@ -65,7 +72,8 @@ func TestSubjectsLandInExactlyOneStream(t *testing.T) {
 		raw, _ := RawSubject(src, "c1", KeyToken("ns/default"))
 		ev, _ := EventSubject(src)
 		dlq, _ := DeadLetterSubject(ProcessorStage, src)
-		subjects = append(subjects, raw, ev, dlq)
+		cdlq, _ := CollectorDeadLetterSubject(src, "c1")
+		subjects = append(subjects, raw, ev, dlq, cdlq)
 	}
 	al, _ := AlertSubject("critical")
 	subjects = append(subjects, al)
@@ -110,6 +118,29 @@ func splitDots(s string) []string {
 	return append(out, s[start:])
 }
 
+func TestCollectorOfDeadLetter(t *testing.T) {
+	tests := []struct {
+		subject string
+		want    string
+		ok      bool
+	}{
+		{"crowsnest.dlq.collector.falco.node-1", "node-1", true},
+		{"crowsnest.dlq.collector.unknown.n", "n", true},
+		{"crowsnest.dlq.collector.falco", "", false}, // the unbound form of earlier versions
+		{"crowsnest.dlq.collector.falco.a.b", "", false},
+		{"crowsnest.dlq.processor.falco", "", false},
+		{"crowsnest.dlq.sink-es.falco.x", "", false},
+		{"crowsnest.raw.falco.node-1.k", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := CollectorOfDeadLetter(tt.subject)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("CollectorOfDeadLetter(%q) = %q, %v; want %q, %v", tt.subject, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
 func TestSourceOfSubject(t *testing.T) {
 	tests := []struct {
 		subject string
@@ -121,6 +152,11 @@ func TestSourceOfSubject(t *testing.T) {
 		{"crowsnest.events.falco", "falco", true},
 		{"crowsnest.dlq.processor.docker", "docker", true},
 		{"crowsnest.dlq.sink-es.json", "json", true},
+		{"crowsnest.dlq.collector.falco.node-1", "falco", true},
+		{"crowsnest.dlq.collector.falco", "falco", true}, // before collector ids were bound
+		{"crowsnest.dlq.processor.falco.extra", "", false},
+		{"crowsnest.dlq.collector.falco.node-1.extra", "", false},
+		{"crowsnest.dlq.falco", "", false},
 		{"crowsnest.raw.k8s_audit", "", false},
 		{"crowsnest.raw.syslog.node-1", "", false},
 		{"crowsnest.alerts.high", "", false},

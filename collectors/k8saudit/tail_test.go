@@ -324,7 +324,7 @@ func TestTailDeadLettersInvalidLines(t *testing.T) {
 	reasons := []string{dlq[0].Header.Get(headers.Error), dlq[1].Header.Get(headers.Error)}
 	if !strings.Contains(reasons[0], "not valid JSON") || !strings.Contains(reasons[1], "no auditID") ||
 		!strings.Contains(reasons[0], "audit.log") || string(dlq[0].Data) != "not json" ||
-		dlq[0].Subject != "crowsnest.dlq.collector.k8s_audit" {
+		dlq[0].Subject != "crowsnest.dlq.collector.k8s_audit.tail-test" {
 		t.Fatalf("dead letters = %q, %q", reasons, dlq[0].Data)
 	}
 }

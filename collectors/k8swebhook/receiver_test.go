@@ -126,7 +126,7 @@ func TestBatchPublishedBeforeOK(t *testing.T) {
 		t.Fatalf("dead-letter stream holds %d records, want 4 (the malformed items)", len(dlq))
 	}
 	for _, m := range dlq {
-		if m.Subject != "crowsnest.dlq.collector.k8s_audit" || !strings.Contains(m.Header.Get("Crowsnest-Error"), "audit webhook: items[") {
+		if m.Subject != "crowsnest.dlq.collector.k8s_audit.test-collector" || !strings.Contains(m.Header.Get("Crowsnest-Error"), "audit webhook: items[") {
 			t.Errorf("dead-letter record %s: subject %s, error %q", m.ID, m.Subject, m.Header.Get("Crowsnest-Error"))
 		}
 	}

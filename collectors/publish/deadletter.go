@@ -7,11 +7,13 @@ import (
 
 	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/headers"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
 )
 
 // Stage is the dead-letter stage of records a collector rejects:
-// crowsnest.dlq.collector.<source>.
-const Stage = "collector"
+// crowsnest.dlq.collector.<source>.<collector>, the collector's id bound by
+// its NATS permissions like its raw subjects.
+const Stage = topology.CollectorStage
 
 // toDeadLetter turns it's message into the dead-letter record of rec
 // (bus/deadletter's format): a sample of the original bytes as body, the
@@ -23,6 +25,7 @@ const Stage = "collector"
 func (p *Publisher) toDeadLetter(it *item, rec Record, subject, reason string) error {
 	m, err := deadletter.Encode(deadletter.Record{
 		Stage:           Stage,
+		Collector:       p.cfg.CollectorID,
 		Source:          it.src.name,
 		OriginalSubject: subject,
 		OriginalID:      rec.ID,
@@ -35,7 +38,8 @@ func (p *Publisher) toDeadLetter(it *item, rec Record, subject, reason string) e
 		},
 	}, p.sampleBytes)
 	if err != nil {
-		// Only an invalid stage token fails, and Stage is a valid constant.
+		// Only an invalid stage or collector token fails; both were
+		// validated when the publisher was made.
 		return fmt.Errorf("dead-letter record %s (%s): %w", rec.ID, reason, err)
 	}
 	it.msg = *m

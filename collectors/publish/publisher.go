@@ -162,7 +162,7 @@ func New(cfg Config, s Settings) (*Publisher, error) {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
 		subj := keyless[:strings.LastIndexByte(keyless, '.')]
-		dlq, err := topology.DeadLetterSubject(Stage, src)
+		dlq, err := topology.CollectorDeadLetterSubject(src, cfg.CollectorID)
 		if err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}

@@ -283,7 +283,7 @@ func TestOversizedGoesToDeadLetter(t *testing.T) {
 		t.Fatalf("dead-letter stream holds %d messages, want 1", len(dlq))
 	}
 	d := dlq[0]
-	if d.Subject != "crowsnest.dlq.collector.tetragon" {
+	if d.Subject != "crowsnest.dlq.collector.tetragon.test-collector" {
 		t.Errorf("dead-letter subject = %q", d.Subject)
 	}
 	if !bytes.Equal(d.Data, big[:100]) {
@@ -757,7 +757,7 @@ func TestAddDeadLetter(t *testing.T) {
 	}
 	dlq := streamMsgs(t, f.js, topology.DeadLetterStream)
 	if len(dlq) != 1 || string(dlq[0].Data) != "not json" || dlq[0].Header.Get(headers.Error) != "line 7: not JSON" ||
-		dlq[0].Subject != "crowsnest.dlq.collector.k8s_audit" || dlq[0].Header.Get(headers.OriginalMsgID) != "line-7" {
+		dlq[0].Subject != "crowsnest.dlq.collector.k8s_audit.test-collector" || dlq[0].Header.Get(headers.OriginalMsgID) != "line-7" {
 		t.Fatalf("dead-letter stream = %d messages, want the rejected line with its reason", len(dlq))
 	}
 	if n := len(streamMsgs(t, f.js, "CROWSNEST_RAW_K8S_AUDIT")); n != 1 {
