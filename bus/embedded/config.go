@@ -38,11 +38,51 @@ type Config struct {
 	// throughput. (A process crash loses nothing either way: writes are in
 	// the OS page cache.)
 	SyncInterval time.Duration `yaml:"sync_interval"`
+	// TLS makes the server accept TLS clients only; with verify, only
+	// clients holding a certificate its ca_file signed (mutual TLS).
+	TLS TLSConfig `yaml:"tls"`
 	// NKeyUsers, when set, makes the server require nkey authentication and
 	// apply each user's permissions (bus/authz.NkeyUsers builds them). Not
 	// read from the config file: the user list comes from bus/authz, whose
 	// seeds live in files.
 	NKeyUsers []*server.NkeyUser `yaml:"-"`
+}
+
+// TLSConfig is the server side of TLS. Setting cert_file and key_file turns
+// TLS on; the server then refuses plain-text clients.
+type TLSConfig struct {
+	// CertFile and KeyFile are the server's certificate (its SANs must name
+	// the host clients dial, e.g. IP 127.0.0.1) and private key.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile verifies client certificates; required with verify.
+	CAFile string `yaml:"ca_file"`
+	// Verify requires every client to present a certificate CAFile signed
+	// (mutual TLS), before any credential is looked at.
+	Verify bool `yaml:"verify"`
+	// Timeout bounds a client's TLS handshake; 0 keeps the server default (2s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+func (t TLSConfig) validate(add func(field, format string, args ...any)) {
+	if !t.Enabled() {
+		if t.CAFile != "" || t.Verify {
+			add("tls", "ca_file and verify need cert_file and key_file: set the server certificate to turn TLS on")
+		}
+		return
+	}
+	if t.CertFile == "" || t.KeyFile == "" {
+		add("tls", "cert_file and key_file go together")
+	}
+	if t.Verify && t.CAFile == "" {
+		add("tls.ca_file", "must be set with verify: it is the CA whose client certificates are accepted")
+	}
+	if t.Timeout < 0 {
+		add("tls.timeout", "must be >= 0 (0 keeps the server default), got %s", t.Timeout)
+	}
 }
 
 // NewDefaultConfig returns a server private to this machine on a random port,
@@ -80,6 +120,7 @@ func (c Config) Validate() error {
 	if c.SyncInterval < 0 {
 		add("sync_interval", "must be >= 0 (0 keeps the server default), got %s", c.SyncInterval)
 	}
+	c.TLS.validate(add)
 	for i, u := range c.NKeyUsers {
 		if u == nil || !nkeys.IsValidPublicUserKey(u.Nkey) {
 			add(fmt.Sprintf("nkey_users[%d]", i), "not a public user nkey (U...)")

@@ -51,6 +51,15 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		NoSigs:             true, // only main handles signals
 		Nkeys:              cfg.NKeyUsers,
 	}
+	if t := cfg.TLS; t.Enabled() {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: t.CertFile, KeyFile: t.KeyFile, CaFile: t.CAFile, Verify: t.Verify})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded nats server: %s: %w", ConfigKey+".tls", err)
+		}
+		opts.TLS, opts.TLSVerify, opts.TLSConfig = true, t.Verify, tc
+		opts.TLSCert, opts.TLSKey, opts.TLSCaCert = t.CertFile, t.KeyFile, t.CAFile
+		opts.TLSTimeout = t.Timeout.Seconds()
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats server: %w", err)

@@ -33,6 +33,18 @@ func TestConfigValidate(t *testing.T) {
 		{"negative sizes", func(c *embedded.Config) { c.MaxStore = -1; c.MaxMemory = -2 },
 			[]string{"max_store: must be >= 0", "max_memory: must be >= 0"}},
 		{"negative sync", func(c *embedded.Config) { c.SyncInterval = -time.Second }, []string{"sync_interval"}},
+		{"tls", func(c *embedded.Config) {
+			c.TLS = embedded.TLSConfig{CertFile: "s.pem", KeyFile: "s.key", CAFile: "ca.pem", Verify: true}
+		}, nil},
+		{"tls cert without key", func(c *embedded.Config) { c.TLS.CertFile = "s.pem" }, []string{"tls: cert_file and key_file go together"}},
+		{"tls verify without ca", func(c *embedded.Config) {
+			c.TLS = embedded.TLSConfig{CertFile: "s.pem", KeyFile: "s.key", Verify: true}
+		},
+			[]string{"tls.ca_file: must be set with verify"}},
+		{"tls verify without a certificate", func(c *embedded.Config) { c.TLS.Verify = true }, []string{"tls: ca_file and verify need cert_file"}},
+		{"tls negative timeout", func(c *embedded.Config) {
+			c.TLS = embedded.TLSConfig{CertFile: "s.pem", KeyFile: "s.key", Timeout: -time.Second}
+		}, []string{"tls.timeout"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,4 +266,13 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestStartRejectsUnreadableTLSFiles(t *testing.T) {
+	pki := natstest.NewPKI(t)
+	cfg := natstest.Config(t)
+	cfg.TLS = embedded.TLSConfig{CertFile: pki.ServerCert, KeyFile: pki.ClientKey} // a key that is not the certificate's
+	if _, err := embedded.Start(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "embedded.tls") {
+		t.Fatalf("Start = %v, want an embedded.tls error", err)
+	}
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,6 +50,9 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, jsOpts ...jet
 				return nil, nil, fmt.Errorf("connect to nats: jetstream: %w", err)
 			}
 			return nc, js, nil
+		}
+		if certRefused(err) {
+			return nil, nil, fmt.Errorf("connect to nats at %s: the server refused this client's TLS certificate (%s.tls.cert_file and key_file: missing, expired, or not signed by a CA the server trusts): %w", url, ConfigKey, err)
 		}
 		if permanent(err) {
 			return nil, nil, fmt.Errorf("connect to nats at %s: %w", url, err)
@@ -162,6 +167,19 @@ func options(cfg Config, log *slog.Logger) ([]nats.Option, error) {
 		return nil, fielderr.Prefix(ConfigKey, err)
 	}
 	return opts, nil
+}
+
+// certRefused reports a server refusing the client's certificate (mutual
+// TLS): a TLS alert from the server during the handshake (TLS 1.2), or the
+// server closing the connection right after it (TLS 1.3, where the client
+// finishes its handshake before the server has checked its certificate).
+// Retrying the same certificate cannot help.
+func certRefused(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return true
+	}
+	return errors.Is(err, nats.ErrTLS) && strings.Contains(err.Error(), "closed by remote after TLS handshake")
 }
 
 // permanent reports errors that retrying the same config cannot fix.
