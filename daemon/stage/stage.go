@@ -123,6 +123,11 @@ func Main(name string, cfg Root, args []string, stderr io.Writer, run func(ctx c
 	fs.SetOutput(stderr)
 	path := fs.String("config", os.Getenv("CROWSNEST_CONFIG"), "configuration file (default $CROWSNEST_CONFIG)")
 	if err := fs.Parse(args); err != nil {
+		// -h is a request, not a mistake: exit 0 as flag.ExitOnError does
+		// (the image check runs each stage binary with -h as uid 65532).
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
