@@ -116,6 +116,8 @@ type corrHit struct {
 	EventID string    `json:"id"`
 	Base    int       `json:"base"`
 	Value   string    `json:"value,omitempty"`
+
+	enc string // its JSON once a window holding it was written (appendGroup)
 }
 
 // corrFired is one firing: the events that made it, which give its id.
@@ -693,7 +695,7 @@ func (c *Correlation) decode(data []byte) (*corrGroup, bool) {
 }
 
 func (c *Correlation) save(ctx context.Context, store StateStore, groupKey string, g *corrGroup) error {
-	data, err := json.Marshal(g)
+	data, err := appendGroup(make([]byte, 0, 128+96*len(g.Hits)), g)
 	if err != nil {
 		return fmt.Errorf("correlation %s: encode window: %w", c.rule.ID, err)
 	}
@@ -733,21 +735,42 @@ func (c *Correlation) fires(g *corrGroup) ([]string, bool) {
 		}
 		return hitIDs(chosen), true
 	case "temporal_ordered":
-		// Greedy in event-time order: the earliest match of each base
-		// after the previous one; it finds a chain whenever one exists.
-		sorted := slices.Clone(g.Hits)
-		slices.SortStableFunc(sorted, func(a, b corrHit) int { return a.At.Compare(b.At) })
-		var chain []corrHit
-		for _, h := range sorted {
-			if h.Base == len(chain) {
-				chain = append(chain, h)
-				if len(chain) == len(c.bases) {
-					return hitIDs(chain), true
+		// Greedy in event-time order (arrival order among equal times):
+		// the earliest match of each base after the previous one; it
+		// finds a chain whenever one exists. Scanned per base rather than
+		// sorted: a window may hold maxHitsPerGroup matches, and matches
+		// need not arrive in event-time order.
+		chain := make([]corrHit, 0, len(c.bases))
+		prev := -1
+		for b := range c.bases {
+			next := -1
+			for i := range g.Hits {
+				h := &g.Hits[i]
+				if h.Base != b || prev >= 0 && !after(g.Hits, i, prev) {
+					continue
+				}
+				if next < 0 || after(g.Hits, next, i) {
+					next = i
 				}
 			}
+			if next < 0 {
+				return nil, false
+			}
+			chain = append(chain, g.Hits[next])
+			prev = next
 		}
+		return hitIDs(chain), true
 	}
 	return nil, false
+}
+
+// after reports whether hits[i] comes after hits[j] in event-time order,
+// equal times in arrival order (a stable sort's order).
+func after(hits []corrHit, i, j int) bool {
+	if c := hits[i].At.Compare(hits[j].At); c != 0 {
+		return c > 0
+	}
+	return i > j
 }
 
 func hitIDs(hits []corrHit) []string {

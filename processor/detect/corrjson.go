@@ -1,0 +1,155 @@
+package detect
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// appendGroup encodes a window for the state store: the JSON encoding/json
+// gives corrGroup (decode reads it back with json.Unmarshal), written by
+// hand because a window is written on every match and may hold up to
+// maxHitsPerGroup matches. Each match's encoding is kept in the match
+// (corrHit.enc) the first time, so a window of n matches costs n copies
+// per write, not n reflective encodings. It fails, as encoding/json does,
+// on a time outside years 0..9999, which RFC 3339 cannot hold.
+func appendGroup(b []byte, g *corrGroup) ([]byte, error) {
+	if g.Hits == nil {
+		b = append(b, `{"hits":null`...)
+	} else {
+		b = append(b, `{"hits":[`...)
+	}
+	for i := range g.Hits {
+		h := &g.Hits[i]
+		if h.enc == "" {
+			enc, err := appendHit(nil, h)
+			if err != nil {
+				return nil, err
+			}
+			h.enc = string(enc)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, h.enc...)
+	}
+	if g.Hits != nil {
+		b = append(b, ']')
+	}
+	if len(g.Fired) > 0 {
+		b = append(b, `,"fired":[`...)
+		for i, f := range g.Fired {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			b = append(b, `{"at":`...)
+			if b, err = appendTime(b, f.At); err != nil {
+				return nil, err
+			}
+			b = append(b, `,"ids":`...)
+			b = appendStrings(b, f.EventIDs)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"values":`...)
+	b = appendStrings(b, g.Values)
+	b = append(b, `,"latest":`...)
+	b, err := appendTime(b, g.Latest)
+	if err != nil {
+		return nil, err
+	}
+	if g.Overflow {
+		b = append(b, `,"overflow":true`...)
+	}
+	return append(b, '}'), nil
+}
+
+func appendHit(b []byte, h *corrHit) ([]byte, error) {
+	b = append(b, `{"at":`...)
+	b, err := appendTime(b, h.At)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, h.EventID)
+	b = append(b, `,"base":`...)
+	b = strconv.AppendInt(b, int64(h.Base), 10)
+	if h.Value != "" {
+		b = append(b, `,"value":`...)
+		b = appendJSONString(b, h.Value)
+	}
+	return append(b, '}'), nil
+}
+
+// appendTime is time.Time.MarshalJSON without its allocation.
+func appendTime(b []byte, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("time %s: year outside 0..9999", t)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
+// appendStrings encodes a slice as encoding/json does (nil is null).
+func appendStrings(b []byte, s []string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, v)
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s as JSON. Like encoding/json it replaces invalid
+// UTF-8 with U+FFFD, so a value reads back the same whichever wrote it.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
