@@ -10,6 +10,12 @@
 // file sink, ClickHouse and Elasticsearch, compared id by id with what was
 // generated (lost, duplicated, unexpected).
 //
+// FaultProxy stands in front of a real store and injects, per request, what
+// the store cannot be made to do on demand: 429 for a whole request, chosen
+// _bulk documents failed while the rest are written, connection resets
+// before or after the store executed a request, an answer held after the
+// write; it counts each outcome and each document id.
+//
 // It only observes the pipeline through its public surfaces — command lines,
 // configuration files, /readyz, stream contents and the stores — so a
 // scenario tests what a user deploys. It must not import crowsnest's stage
