@@ -1,0 +1,230 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+	"github.com/crowsnest-siem/crowsnest/e2e/harness"
+)
+
+// TestClusterRestartsSmoke is the CI-sized TestClusterRestarts: about a
+// minute of node restarts.
+func TestClusterRestartsSmoke(t *testing.T) {
+	if os.Getenv(envSmoke) == "" && os.Getenv(envFull) == "" {
+		t.Skipf("fault smoke scenario: set %s=1 (or %s=1) to run it; it builds and starts real processes", envSmoke, envFull)
+	}
+	// The processor's and sink's ack waits are cut to 10 s (defaults 30 s
+	// and 1 min): what a dead node's consumers held comes back sooner, which
+	// keeps the smoke short without changing what is checked.
+	clusterRestarts(t, 40*time.Second, 300, "  consumers:\n    processor:\n      ack_wait: 10s\n    sink:\n      ack_wait: 10s\n")
+}
+
+// TestClusterRestarts is issue #9's scenario 3: a 3-node JetStream cluster
+// on loopback with R3 streams (topology.replicas: 3), the stages given all
+// three URLs; a random node is killed (SIGKILL or SIGTERM, at random) every
+// few seconds for 10 minutes while an audit log grows. Every id must reach
+// the events stream and the file sink once.
+func TestClusterRestarts(t *testing.T) {
+	requireFull(t)
+	clusterRestarts(t, 10*time.Minute, 300, "")
+}
+
+// restartRecord is one node restart, for the report.
+type restartRecord struct {
+	node    int
+	signal  string
+	down    time.Duration // stopped until started again
+	healthy time.Duration // started until its full /healthz answered 200
+}
+
+// clusterRestarts feeds rate lines/s for duration while restarting nodes;
+// topologyExtra is more YAML under topology: (indented two spaces).
+func clusterRestarts(t *testing.T, duration time.Duration, rate int, topologyExtra string) {
+	r := rng(t)
+	records := scaled(t, rate*int(duration/time.Second), 3000)
+	budget := duration + 10*time.Minute
+	env := newEnv(t)
+	start := time.Now() // after the build: the figures are the scenario's
+	cl := env.StartCluster("js", 3)
+	t.Logf("cluster of %d nodes healthy after %s: %s", len(cl.Nodes), time.Since(start).Round(time.Millisecond), cl.URL())
+	log, err := harness.WriteAuditLog(env.Path("source.log"), harness.AuditSpec{
+		Prefix: runID("clu"), Records: records, BadEvery: 5000, AlertEvery: max(records/20, 1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := cl.URL()
+	adv := watchAdvisories(t, url)
+	// The deployment of stages_test.go, pointed at the cluster: every stage
+	// gets every URL, and every stream and the state bucket three replicas.
+	d := &deployment{env: env, nats: &harness.NATS{URL: url}, topology: "topology:\n  replicas: 3\n" + topologyExtra,
+		specs: map[string]harness.Spec{}, procs: map[string]*harness.Proc{}, ports: map[string]int{}}
+	d.fileSink()
+	d.processor()
+	live := env.Path("audit.log")
+	if err := touch(live); err != nil {
+		t.Fatal(err)
+	}
+	d.collector(live)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	written := &counter{}
+	fed := make(chan error, 1)
+	feedStart := time.Now()
+	go func() { fed <- appendAtRate(ctx, log.Path, live, rate, written) }()
+
+	var recs []restartRecord
+	feeding := true
+	var feedErr error
+	var feedTook time.Duration
+	for feeding {
+		select {
+		case feedErr = <-fed:
+			feeding, feedTook = false, time.Since(feedStart)
+			continue
+		case <-time.After(time.Duration(2000+r.IntN(4000)) * time.Millisecond):
+		}
+		rec := restartRecord{node: r.IntN(len(cl.Nodes))}
+		node := cl.Nodes[rec.node]
+		t0 := time.Now()
+		if r.IntN(2) == 0 {
+			rec.signal = "SIGKILL"
+			if err := node.Proc.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			rec.signal = "SIGTERM"
+			// A clean stop that takes longer than this is killed (and
+			// reported by Stop, which is not this scenario's failure).
+			if err := node.Proc.Stop(30 * time.Second); err != nil {
+				t.Logf("%s: %v", node.Proc.Name(), err)
+			}
+		}
+		time.Sleep(time.Duration(r.IntN(2000)) * time.Millisecond)
+		node.Restart()
+		rec.down = time.Since(t0)
+		up := time.Now()
+		hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if err := cl.WaitHealthy(hctx, rec.node); err != nil {
+			hcancel()
+			t.Fatalf("node %d not healthy again: %v", rec.node, err)
+		}
+		hcancel()
+		rec.healthy = time.Since(up)
+		recs = append(recs, rec)
+		t.Logf("restart %d: js-%d %s, down %s, healthy %s after start; %d/%d lines fed",
+			len(recs), rec.node, rec.signal, rec.down.Round(time.Millisecond), rec.healthy.Round(time.Millisecond), written.get(), records)
+	}
+	if feedErr != nil {
+		t.Fatal(feedErr)
+	}
+	k := &killer{t: t, name: "events", progress: streamMsgs(url, topology.EventsStream), deadline: start.Add(budget)}
+	n := k.waitSettled(records, 10*time.Second)
+	settled := time.Since(feedStart)
+	t.Logf("events stream settled at %d messages %s after the feed started (fed in %s: %.0f lines/s; end to end %.0f events/s)",
+		n, settled.Round(time.Second), feedTook.Round(time.Second), float64(records)/feedTook.Seconds(), float64(records)/settled.Seconds())
+	t.Logf("%s", summarizeRestarts(recs))
+	t.Logf("advisories: %s", adv.String())
+	for name, p := range d.procs {
+		if exited, err := p.Exited(); exited {
+			t.Errorf("%s exited: %v; see %s", name, err, p.LogPath())
+		}
+		if s, err := harness.ScanLog(p.LogPath()); err == nil {
+			t.Logf("%s log: %s", name, s)
+			if len(s.Panics) > 0 {
+				t.Errorf("%s panicked: %q", name, s.Panics)
+			}
+		}
+	}
+	alerts := checkStreams(t, url, log)
+	waitDrained(t, url, start.Add(budget), "file")
+	checkFiles(t, env.Path("sink", "data", "files"), log, alerts)
+	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
+}
+
+func summarizeRestarts(recs []restartRecord) string {
+	if len(recs) == 0 {
+		return "no restarts"
+	}
+	var kills, terms int
+	var maxDown, maxHealthy, sumHealthy time.Duration
+	for _, r := range recs {
+		if r.signal == "SIGKILL" {
+			kills++
+		} else {
+			terms++
+		}
+		maxDown = max(maxDown, r.down)
+		maxHealthy = max(maxHealthy, r.healthy)
+		sumHealthy += r.healthy
+	}
+	return fmt.Sprintf("%d node restarts (%d SIGKILL, %d SIGTERM); down max %s; healthy after start mean %s, max %s",
+		len(recs), kills, terms, maxDown.Round(time.Millisecond),
+		(sumHealthy / time.Duration(len(recs))).Round(time.Millisecond), maxHealthy.Round(time.Millisecond))
+}
+
+// advisories counts the JetStream advisories a cluster publishes (leader
+// elections, quorum lost) by kind, on a connection that follows the
+// cluster through its restarts.
+type advisories struct {
+	mu     sync.Mutex
+	byKind map[string]int
+}
+
+func watchAdvisories(t *testing.T, url string) *advisories {
+	t.Helper()
+	a := &advisories{byKind: map[string]int{}}
+	nc, err := nats.Connect(url, nats.Name("crowsnest-chaos-advisories"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	_, err = nc.Subscribe("$JS.EVENT.ADVISORY.>", func(m *nats.Msg) {
+		// $JS.EVENT.ADVISORY.<STREAM|CONSUMER|...>.<KIND>.<...>
+		parts := strings.Split(m.Subject, ".")
+		if len(parts) < 5 {
+			return
+		}
+		kind := parts[3] + "." + parts[4]
+		switch parts[4] {
+		case "LEADER_ELECTED", "QUORUM_LOST":
+		default:
+			return
+		}
+		a.mu.Lock()
+		a.byKind[kind]++
+		a.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (a *advisories) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.byKind) == 0 {
+		return "none seen"
+	}
+	keys := make([]string, 0, len(a.byKind))
+	for k := range a.byKind {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, a.byKind[k])
+	}
+	return strings.Join(parts, ", ")
+}
