@@ -100,6 +100,9 @@ func TestIdentitiesDoTheirJobs(t *testing.T) {
 	// Processor: bind the raw stream, ensure and read its partition
 	// consumers through the pinned group, unpin, keep state, publish.
 	pjs, _ := b.connectLogged(t, processor)
+	if err := topology.Verify(ctx, pjs, topology.NewDefaultConfig(), topology.ProcessorStreams()); err != nil {
+		t.Fatalf("processor: verify topology: %v", err)
+	}
 	raw, err := pjs.Stream(ctx, "CROWSNEST_RAW_K8S_AUDIT")
 	if err != nil {
 		t.Fatalf("processor: stream info: %v", err)
@@ -195,6 +198,9 @@ func TestIdentitiesDoTheirJobs(t *testing.T) {
 	// Sink: ensure its own consumers (sink.Runner.Start), consume both
 	// streams, ack one, dead-letter the other.
 	sjs, _ := b.connectLogged(t, sinkCH)
+	if err := topology.Verify(ctx, sjs, topology.NewDefaultConfig(), topology.SinkStreams()); err != nil {
+		t.Fatalf("sink: verify topology: %v", err)
+	}
 	decls, err := topology.SinkConsumers("ch", settings.Sink)
 	if err != nil {
 		t.Fatal(err)

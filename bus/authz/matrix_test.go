@@ -168,6 +168,7 @@ func forbidden() map[authz.Identity][]action {
 		pub("create a filtered consumer on raw", api+"CONSUMER.CREATE."+rawStream+".spy.crowsnest.raw.>"),
 		pub("create an ephemeral consumer", api+"CONSUMER.CREATE."+topology.EventsStream),
 		pub("list streams", api+"STREAM.LIST"),
+		pub("list stream names", api+"STREAM.NAMES"),
 		pub("delete the state bucket", api+"STREAM.DELETE."+topology.StateBucketStream),
 	}
 	readOthers := []action{
@@ -187,6 +188,10 @@ func forbidden() map[authz.Identity][]action {
 		sub("subscribe to the processor's inbox", processor.InboxPrefix()+".>"),
 		sub("subscribe to JetStream advisories", "$JS.EVENT.>"),
 	}
+	inspect := []action{
+		pub("inspect the raw stream", api+"STREAM.INFO."+rawStream),
+		pub("inspect the state bucket", api+"STREAM.INFO."+topology.StateBucketStream),
+	}
 	forge := []action{
 		pub("publish as another collector", otherRaw),
 		pub("dead-letter as another collector", otherCollectorDLQ),
@@ -205,7 +210,10 @@ func forbidden() map[authz.Identity][]action {
 		return out
 	}
 	return map[authz.Identity][]action{
-		collector1: all(management, readOthers, forge),
+		collector1: all(management, readOthers, inspect, forge, []action{
+			pub("inspect the events stream", api+"STREAM.INFO."+topology.EventsStream),
+			pub("inspect the dead-letter stream", api+"STREAM.INFO."+topology.DeadLetterStream),
+		}),
 		processor: all(management, []action{
 			pub("publish raw", ownRaw),
 			pub("dead-letter as sink es", esDLQ),
@@ -217,7 +225,7 @@ func forbidden() map[authz.Identity][]action {
 			sub("subscribe to the shared inbox", "_INBOX.>"),
 			sub("subscribe to a collector's inbox", collector1.InboxPrefix()+".>"),
 		}),
-		sinkCH: all(management, readOthers, []action{
+		sinkCH: all(management, readOthers, inspect, []action{
 			pub("publish raw", ownRaw),
 			pub("publish events", events),
 			pub("publish alerts", alert),

@@ -127,6 +127,12 @@ func (c Config) Permissions(id Identity) Permissions {
 		// lease as TTL); it may create or update that one stream, nothing else.
 		// CreateOrUpdateKeyValue asks for the account's JetStream info
 		// first (read-only: usage and limits).
+		// Stream info (configuration and counts, no message) on the streams
+		// it writes, so that without management rights it can still verify
+		// the topology exists (topology.Verify) before it starts.
+		for _, stream := range []string{topology.EventsStream, topology.AlertsStream, topology.DeadLetterStream} {
+			pub = append(pub, apiStreamInfo+stream)
+		}
 		pub = append(pub,
 			apiAccountInfo,
 			apiStreamCreate+"KV_"+topology.ProcessorsBucket,
@@ -149,6 +155,10 @@ func (c Config) Permissions(id Identity) Permissions {
 				apiConsumerNext+stream+"."+durable,
 				jsAck+stream+"."+durable+".>",
 			)
+		}
+		// Stream info on what it reads and writes, for topology.Verify.
+		for _, stream := range topology.SinkStreams() {
+			pub = append(pub, apiStreamInfo+stream)
 		}
 		pub = append(pub, topology.DeadLetterSubjectPrefix+"."+durable+".*")
 		return Permissions{Publish: pub, Subscribe: []string{inbox}}

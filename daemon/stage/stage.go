@@ -37,8 +37,11 @@ type Common struct {
 	Telemetry telemetry.Config    `yaml:"telemetry"`
 	NATS      natsconn.Config     `yaml:"nats"`
 	Topology  topology.Config     `yaml:"topology"`
-	// EnsureTopology creates or updates the streams at start-up. Turn it off
-	// where only an admin identity may manage streams.
+	// EnsureTopology creates or updates the streams at start-up, which
+	// needs stream-management rights (the admin identity, or no auth). Turn
+	// it off where stages run as their own identities: the stage then only
+	// verifies that the streams it uses exist, and the admin creates them
+	// once with `crowsnest nats-setup`.
 	EnsureTopology bool `yaml:"ensure_topology"`
 }
 
@@ -115,10 +118,29 @@ type Env struct {
 	Telemetry *telemetry.Server
 }
 
+// Option configures Main.
+type Option func(*options)
+
+type options struct {
+	streams []string
+}
+
+// WithStreams names the streams the stage uses (topology.ProcessorStreams,
+// topology.SinkStreams): with ensure_topology off, Main verifies they exist
+// before run starts. Without it nothing is verified (a collector, which may
+// not look at streams and spools until they exist).
+func WithStreams(names []string) Option {
+	return func(o *options) { o.streams = names }
+}
+
 // Main parses -config, loads cfg, and runs run until a signal; it returns the
 // process exit code. run must return once its context is cancelled and its
 // work is drained.
-func Main(name string, cfg Root, args []string, stderr io.Writer, run func(ctx context.Context, env *Env) error) int {
+func Main(name string, cfg Root, args []string, stderr io.Writer, run func(ctx context.Context, env *Env) error, opts ...Option) int {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", os.Getenv("CROWSNEST_CONFIG"), "configuration file (default $CROWSNEST_CONFIG)")
@@ -132,14 +154,14 @@ func Main(name string, cfg Root, args []string, stderr io.Writer, run func(ctx c
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := start(ctx, name, *path, cfg, stderr, run); err != nil {
+	if err := start(ctx, name, *path, cfg, stderr, o, run); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	return 0
 }
 
-func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, run func(context.Context, *Env) error) error {
+func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, o options, run func(context.Context, *Env) error) error {
 	var err error
 	if path != "" {
 		err = config.Load(path, cfg)
@@ -184,10 +206,8 @@ func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, r
 		}
 		return nil
 	})
-	if c.EnsureTopology {
-		if err := topology.Ensure(ctx, js, c.Topology, topology.WithLogger(logger)); err != nil {
-			return err
-		}
+	if err := PrepareTopology(ctx, nc, js, c.EnsureTopology, c.Topology, o.streams, logger); err != nil {
+		return err
 	}
 	logger.Info("started")
 	err = run(ctx, &Env{Logger: logger, Registry: reg, Metrics: metrics, Conn: nc, JetStream: js, Telemetry: tel})
@@ -195,5 +215,45 @@ func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, r
 		logger.Warn("drain NATS connection", "error", dErr)
 	}
 	logger.Info("stopped")
+	return err
+}
+
+// ErrNoManagementRights is matched (errors.Is) by the error PrepareTopology
+// returns when ensure is on and the server refuses this identity the
+// stream-management calls.
+var ErrNoManagementRights = errors.New("this NATS identity may not manage streams")
+
+// PrepareTopology readies the topology for a stage. With ensure it runs
+// topology.Ensure; if the server refuses any of its calls (an identity
+// without management rights, whose denied requests would otherwise each wait
+// out a timeout) it stops at the first refusal and says how to set up
+// instead. Without ensure it runs topology.Verify on streams, which names
+// any missing stream and the setup command. logger may be nil.
+func PrepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, ensure bool, cfg topology.Config, streams []string, logger *slog.Logger) error {
+	if !ensure {
+		if len(streams) == 0 {
+			return nil
+		}
+		if err := topology.Verify(ctx, js, cfg, streams); err != nil {
+			return fmt.Errorf("verify topology: %w", err)
+		}
+		return nil
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ectx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := natsconn.OnPermissionViolation(nc, func(err error) {
+		if strings.Contains(err.Error(), "$JS.API.") {
+			cancel(err)
+		}
+	})
+	defer stop()
+	err := topology.Ensure(ectx, js, cfg, topology.WithLogger(logger))
+	if cause := context.Cause(ectx); ctx.Err() == nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		return fmt.Errorf("ensure topology: %w (the server refused %v): ensure_topology: true needs the admin identity; create the topology once with it (%s) and start this stage with ensure_topology: false",
+			ErrNoManagementRights, cause, topology.SetupCommand)
+	}
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/daemon/stage"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
@@ -59,5 +60,5 @@ func main() {
 			return err
 		}
 		return p.Run(ctx)
-	}))
+	}, stage.WithStreams(topology.ProcessorStreams())))
 }

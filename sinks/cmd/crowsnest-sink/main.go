@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/daemon/stage"
 	"github.com/crowsnest-siem/crowsnest/sinks/registry"
 	"github.com/crowsnest-siem/crowsnest/sinks/sink"
@@ -66,5 +67,5 @@ func main() {
 		}
 		wg.Wait()
 		return errors.Join(errs...)
-	}))
+	}, stage.WithStreams(topology.SinkStreams())))
 }

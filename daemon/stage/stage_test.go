@@ -1,0 +1,179 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crowsnest-siem/crowsnest/bus/authz"
+	"github.com/crowsnest-siem/crowsnest/bus/embedded"
+	"github.com/crowsnest-siem/crowsnest/bus/embedded/natstest"
+	"github.com/crowsnest-siem/crowsnest/bus/natsconn"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
+)
+
+type identities struct {
+	srv   *embedded.Server
+	seeds string
+}
+
+func startWithIdentities(t *testing.T) *identities {
+	t.Helper()
+	seeds := t.TempDir()
+	users, err := authz.Users(authz.Config{Collectors: []string{"node1"}, Sinks: []string{"ch"}}, seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := natstest.Config(t)
+	cfg.NKeyUsers = authz.NkeyUsers(users)
+	return &identities{srv: natstest.StartWith(t, cfg), seeds: seeds}
+}
+
+func (b *identities) natsConfig(id authz.Identity) natsconn.Config {
+	cfg := natsconn.NewDefaultConfig()
+	cfg.URL = b.srv.ClientURL()
+	cfg.NKeyFile = authz.SeedFile(b.seeds, id)
+	cfg.InboxPrefix = id.InboxPrefix()
+	return cfg
+}
+
+func (b *identities) connect(t *testing.T, id authz.Identity) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, js, err := natsconn.Connect(ctx, b.natsConfig(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, js
+}
+
+var (
+	admin     = authz.Identity{Role: authz.RoleAdmin}
+	processor = authz.Identity{Role: authz.RoleProcessor}
+	sinkCH    = authz.Identity{Role: authz.RoleSink, ID: "ch"}
+	collector = authz.Identity{Role: authz.RoleCollector, ID: "node1"}
+)
+
+// TestPrepareTopologyWithIdentities walks the production path: stages
+// without management rights are told what is missing and how to create it,
+// fast, whether they were set to ensure or to verify; the admin creates it;
+// then every stage starts.
+func TestPrepareTopologyWithIdentities(t *testing.T) {
+	b := startWithIdentities(t)
+	cfg := topology.NewDefaultConfig()
+	log := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	tests := []struct {
+		name    string
+		id      authz.Identity
+		ensure  bool
+		streams []string
+		want    error
+	}{
+		{"sink verifies before setup", sinkCH, false, topology.SinkStreams(), topology.ErrMissing},
+		{"processor verifies before setup", processor, false, topology.ProcessorStreams(), topology.ErrMissing},
+		{"sink set to ensure", sinkCH, true, nil, ErrNoManagementRights},
+		{"processor set to ensure", processor, true, nil, ErrNoManagementRights},
+		{"collector set to ensure", collector, true, nil, ErrNoManagementRights},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, js := b.connect(t, tt.id)
+			start := time.Now()
+			err := PrepareTopology(ctx, nc, js, tt.ensure, cfg, tt.streams, log)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			for _, s := range []string{topology.SetupCommand, "ensure_topology: false"} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+			if errors.Is(err, topology.ErrMissing) && !strings.Contains(err.Error(), topology.EventsStream) {
+				t.Errorf("error %q does not name the missing events stream", err)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %s: a refusal must not wait out request timeouts", d)
+			}
+		})
+	}
+
+	// The admin sets up; then the stages verify, and the processor, which
+	// may inspect every stream it uses, even passes an ensure that has
+	// nothing to change.
+	anc, ajs := b.connect(t, admin)
+	if err := PrepareTopology(ctx, anc, ajs, true, cfg, nil, log); err != nil {
+		t.Fatalf("admin: %v", err)
+	}
+	for _, tt := range []struct {
+		id      authz.Identity
+		ensure  bool
+		streams []string
+	}{
+		{sinkCH, false, topology.SinkStreams()},
+		{processor, false, topology.ProcessorStreams()},
+		{processor, true, nil},
+		{collector, false, nil},
+	} {
+		nc, js := b.connect(t, tt.id)
+		if err := PrepareTopology(ctx, nc, js, tt.ensure, cfg, tt.streams, log); err != nil {
+			t.Errorf("%s (ensure %v) after setup: %v", tt.id.Name(), tt.ensure, err)
+		}
+	}
+}
+
+type testRoot struct {
+	Common `yaml:",inline"`
+}
+
+func (r *testRoot) Shared() *Common { return &r.Common }
+func (r *testRoot) Validate() error { return r.Common.Validate() }
+
+// TestStartAsAnIdentity runs the shared start-up from a config file naming
+// the sink's seed by path: before setup it fails naming the missing streams
+// and never calls run; after, run gets a working connection.
+func TestStartAsAnIdentity(t *testing.T) {
+	b := startWithIdentities(t)
+	path := filepath.Join(t.TempDir(), "crowsnest.yaml")
+	conf := fmt.Sprintf("ensure_topology: false\nnats:\n  url: %s\n  nkey_file: %s\n  inbox_prefix: %s\n",
+		b.srv.ClientURL(), authz.SeedFile(b.seeds, sinkCH), sinkCH.InboxPrefix())
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ran := false
+	run := func(ctx context.Context, env *Env) error {
+		ran = true
+		_, err := env.JetStream.Stream(ctx, topology.EventsStream)
+		return err
+	}
+	o := options{streams: topology.SinkStreams()}
+	root := &testRoot{Common: NewCommon()}
+	err := start(ctx, "crowsnest-sink", path, root, io.Discard, o, run)
+	if !errors.Is(err, topology.ErrMissing) || ran {
+		t.Fatalf("before setup: start = %v (ran %v), want the missing topology and no run", err, ran)
+	}
+	anc, ajs := b.connect(t, admin)
+	if err := PrepareTopology(ctx, anc, ajs, true, topology.NewDefaultConfig(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	root = &testRoot{Common: NewCommon()}
+	if err := start(ctx, "crowsnest-sink", path, root, io.Discard, o, run); err != nil || !ran {
+		t.Fatalf("after setup: start = %v (ran %v)", err, ran)
+	}
+}
