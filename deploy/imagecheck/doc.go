@@ -1,0 +1,2 @@
+// Package imagecheck holds the checks on the Dockerfiles under deploy/docker.
+package imagecheck
