@@ -94,12 +94,12 @@ func (n *Normalizer) NormalizeEach(rec *Record, ev *schemas.Event, emit func(ev 
 		return err
 	}
 	err = n.mapPart(e, rec, text, true, ev)
+	if err == nil {
+		return emit(ev, nil) // nearly every record: no batch to look for
+	}
 	s, ok := e.mapper.(Splitter)
 	if reason, _ := RejectReason(err); !ok || reason != ReasonMultipleRecords {
-		if err != nil {
-			return emit(nil, err)
-		}
-		return emit(ev, nil)
+		return emit(nil, err)
 	}
 	prev := rec.text
 	rec.text = text

@@ -405,12 +405,13 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	}()
 
 	var (
-		ev       schemas.Event
-		buf      = make([]byte, 0, 8<<10)
-		futs     []jetstream.PubAckFuture
-		writes   []*kvstate.Write
-		partErrs []error
-		pubErr   error
+		ev                   schemas.Event
+		eventSize, alertSize sizeHint
+		subjects             collectorOf
+		futs                 []jetstream.PubAckFuture
+		writes               []*kvstate.Write
+		partErrs             []error
+		pubErr               error
 	)
 	// Detection's state writes are not waited for: each joins the outputs
 	// of the input being handled (this goroutine's, one at a time), and
@@ -427,10 +428,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if err != nil {
 			return fmt.Errorf("alert %s: %w", a.Event.ID, err)
 		}
-		buf = a.AppendJSON(buf[:0])
-		out := &nats.Msg{Subject: subj, Data: append([]byte(nil), buf...), Header: nats.Header{}}
-		out.Header.Set(headers.MsgID, a.Event.ID)
-		out.Header.Set(headers.Source, source)
+		out := &nats.Msg{Subject: subj, Data: alertSize.saw(a.AppendJSON(alertSize.buf())), Header: outputHeader(a.Event.ID, source)}
 		fut, err := p.pub.PublishMsgAsync(out)
 		if err != nil {
 			return fmt.Errorf("publish alert %s: %w", a.Event.ID, err)
@@ -446,14 +444,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if p.enr != nil {
 			p.enr.Enrich(ev) // before publishing and detection: both see the joined event
 		}
-		buf = ev.AppendJSON(buf[:0])
-		out := &nats.Msg{
-			Subject: subject,
-			Data:    append([]byte(nil), buf...), // the async publish keeps it until acked
-			Header:  nats.Header{},
-		}
-		out.Header.Set(headers.MsgID, ev.Event.ID)
-		out.Header.Set(headers.Source, source)
+		out := &nats.Msg{Subject: subject, Data: eventSize.saw(ev.AppendJSON(eventSize.buf())), Header: outputHeader(ev.Event.ID, source)}
 		fut, err := p.pub.PublishMsgAsync(out)
 		if err != nil {
 			pubErr = fmt.Errorf("publish event %s: %w", ev.Event.ID, err)
@@ -472,7 +463,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	}
 	handle := func(msg jetstream.Msg) {
 		p.set.Metrics.Received(1)
-		rec := recordOf(source, msg)
+		rec := recordOf(source, msg, &subjects)
 		futs, writes, partErrs, pubErr = nil, nil, partErrs[:0], nil
 		err := p.norm.NormalizeEach(&rec, &ev, emit)
 		switch {
@@ -633,7 +624,7 @@ func (p *Pipeline) reject(ctx context.Context, msg jetstream.Msg, source string,
 // recordOf reads the transport metadata. The source and collector come from
 // the subject, which NATS permissions bind to the collector's identity;
 // headers are only what the collector claims.
-func recordOf(source string, msg jetstream.Msg) normalize.Record {
+func recordOf(source string, msg jetstream.Msg, subjects *collectorOf) normalize.Record {
 	h := msg.Headers()
 	rec := normalize.Record{
 		Source:  source,
@@ -642,16 +633,53 @@ func recordOf(source string, msg jetstream.Msg) normalize.Record {
 		ID:      h.Get(headers.MsgID),
 		Node:    h.Get(headers.Node),
 	}
-	// crowsnest.raw.<source>.<partition>.<collector>.<key>
-	if st, ok := topology.ParseRawStored(msg.Subject()); ok {
-		rec.Collector = st.Collector
-	}
+	rec.Collector = subjects.collector(msg.Subject())
 	if v := h.Get(headers.Observed); v != "" {
 		if t, err := headers.ParseTime(v); err == nil {
 			rec.Observed = t
 		}
 	}
 	return rec
+}
+
+// collectorOf remembers the collector token of the last raw subject seen:
+// a consumer's messages come in runs from one collector and key, and
+// parsing the subject allocated for each.
+type collectorOf struct{ subject, token string }
+
+// collector returns the collector token of a stored raw subject,
+// crowsnest.raw.<source>.<partition>.<collector>.<key>; "" for another.
+func (c *collectorOf) collector(subject string) string {
+	if subject != c.subject {
+		c.subject, c.token = subject, ""
+		if st, ok := topology.ParseRawStored(subject); ok {
+			c.token = st.Collector
+		}
+	}
+	return c.token
+}
+
+// sizeHint is the capacity to give the next output's buffer: each output
+// needs its own (the async publish keeps it until the PubAck, and retries
+// with it), and encoding into one sized from the last output's length
+// spares the copy out of a scratch buffer and most regrowth.
+type sizeHint int
+
+// buf returns an empty buffer for the next output.
+func (h sizeHint) buf() []byte { return make([]byte, 0, int(h)) }
+
+// saw records an output's encoding and returns it.
+func (h *sizeHint) saw(b []byte) []byte {
+	// The next is likely alike; an eighth more absorbs the usual variation.
+	*h = sizeHint(len(b) + len(b)/8)
+	return b
+}
+
+// outputHeader is an output's headers: its Nats-Msg-Id, derived from the
+// input so a redelivered input's outputs are dropped as duplicates, and
+// its source. Built as one literal: Set would grow the map twice.
+func outputHeader(id, source string) nats.Header {
+	return nats.Header{headers.MsgID: {id}, headers.Source: {source}}
 }
 
 // Config is what a user writes under `processor:`.
