@@ -68,7 +68,11 @@ func newDefaultConfig() Config {
 
 // loadConfig reads path (if any) over the defaults, then the environment.
 func loadConfig(path string) (Config, []config.EnvOverride, error) {
-	cfg := newDefaultConfig()
+	return loadConfigOver(newDefaultConfig(), path)
+}
+
+// loadConfigOver reads path (if any) over cfg, then the environment.
+func loadConfigOver(cfg Config, path string) (Config, []config.EnvOverride, error) {
 	var applied []config.EnvOverride
 	opt := config.OnEnvOverride(func(o config.EnvOverride) { applied = append(applied, o) })
 	var err error
