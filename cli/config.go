@@ -38,7 +38,16 @@ type Config struct {
 type EmbeddedConfig struct {
 	// Enabled starts an embedded server and connects to it, ignoring nats.url.
 	// Turned off by --nats or by setting it false to use a real deployment.
-	Enabled         bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled"`
+	// AuthDir, when set, makes the embedded server require nkey
+	// authentication and every stage of the all-in-one connect as its own
+	// identity (bus/authz: admin, processor, collector-<collectors.publish.collector_id>,
+	// sink-<name> per enabled sink), with the least-privilege permissions of
+	// docs/security.md. The identities' seeds are kept here (created 0600 in a
+	// 0700 directory on first run, reused after); admin.nk lets an operator
+	// connect. Empty: no authentication, which is fine while host is 127.0.0.1
+	// on a single-user machine.
+	AuthDir         string `yaml:"auth_dir"`
 	embedded.Config `yaml:",inline"`
 }
 
@@ -112,7 +121,10 @@ func (c *Config) Validate() error {
 		sections = append(sections, struct {
 			key string
 			err error
-		}{"embedded", c.Embedded.Config.Validate()})
+		}{"embedded", c.Embedded.Config.Validate()}, struct {
+			key string
+			err error
+		}{"nats", c.embeddedClientTLS()})
 	} else {
 		sections = append(sections, struct {
 			key string
@@ -139,4 +151,21 @@ func describeOverrides(applied []config.EnvOverride) string {
 		fmt.Fprintf(&b, "  %s -> %s = %s\n", o.Var, o.Path, o.Value)
 	}
 	return b.String()
+}
+
+// embeddedClientTLS checks that the all-in-one's own stages can connect to
+// its embedded server when that requires TLS: they use nats.tls.
+func (c *Config) embeddedClientTLS() error {
+	t, client := c.Embedded.TLS, c.NATS.TLS
+	var errs []error
+	if t.Enabled() && client.CAFile == "" && !client.InsecureSkipVerify {
+		errs = append(errs, config.FieldError("tls.ca_file", "must name the CA of embedded.tls.cert_file: the all-in-one's stages connect to the embedded server with nats.tls"))
+	}
+	if t.Verify && client.CertFile == "" {
+		errs = append(errs, config.FieldError("tls.cert_file", "must be set (with key_file): embedded.tls.verify requires a client certificate of every client, the all-in-one's own stages included"))
+	}
+	if (client.CertFile == "") != (client.KeyFile == "") {
+		errs = append(errs, config.FieldError("tls", "cert_file and key_file go together"))
+	}
+	return errors.Join(errs...)
 }

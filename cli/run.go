@@ -9,14 +9,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/crowsnest-siem/crowsnest/bus/authz"
 	"github.com/crowsnest-siem/crowsnest/bus/deadletter"
 	"github.com/crowsnest-siem/crowsnest/bus/embedded"
-	"github.com/crowsnest-siem/crowsnest/bus/natsconn"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/collectors/agent"
 	"github.com/crowsnest-siem/crowsnest/daemon/telemetry"
@@ -165,29 +164,36 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 	}()
 
 	natsCfg := cfg.NATS
+	var authDir string
 	if cfg.Embedded.Enabled {
 		if err := os.MkdirAll(cfg.Embedded.DataDir, 0o750); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
-		srv, err := embedded.Start(ctx, cfg.Embedded.Config, logger)
+		ecfg := cfg.Embedded.Config
+		if cfg.Embedded.AuthDir != "" {
+			users, err := embeddedUsers(cfg)
+			if err != nil {
+				return err
+			}
+			ecfg.NKeyUsers = authz.NkeyUsers(users)
+			authDir = cfg.Embedded.AuthDir
+		}
+		srv, err := embedded.Start(ctx, ecfg, logger)
 		if err != nil {
 			return fmt.Errorf("embedded NATS server: %w", err)
 		}
 		defer srv.Shutdown()
 		natsCfg.URL = srv.ClientURL()
-		logger.Info("embedded JetStream started", "url", natsCfg.URL, "store", cfg.Embedded.DataDir)
+		logger.Info("embedded JetStream started", "url", natsCfg.URL, "store", cfg.Embedded.DataDir,
+			"auth", authDir != "", "tls", ecfg.TLS.Enabled(), "client_certificates", ecfg.TLS.Verify)
 	}
-	nc, js, err := natsconn.Connect(ctx, natsCfg, logger)
+	conns, err := connectStages(ctx, natsCfg, allInOneIdentities(cfg), authDir, logger)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	tel.RegisterReadiness("nats", func(context.Context) error {
-		if !nc.IsConnected() {
-			return errors.New("not connected to NATS")
-		}
-		return nil
-	})
+	defer conns.close()
+	js := conns.admin.js
+	tel.RegisterReadiness("nats", func(context.Context) error { return conns.connected() })
 	if err := topology.Ensure(ctx, js, cfg.Topology, topology.WithLogger(logger)); err != nil {
 		return err
 	}
@@ -197,7 +203,7 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 	if err != nil {
 		return err
 	}
-	proc, err := pipeline.New(js, norm, deadletter.NewPublisher(js), cfg.Processor, pipeline.Settings{
+	proc, err := pipeline.New(conns.processor.js, norm, deadletter.NewPublisher(conns.processor.js), cfg.Processor, pipeline.Settings{
 		Logger:     logger,
 		Metrics:    metrics.Component(telemetry.KindProcessor, "processor"),
 		Consumer:   cfg.Topology.Consumers.Processor,
@@ -207,11 +213,11 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 	if err != nil {
 		return err
 	}
-	runners, err := buildSinks(ctx, js, cfg, logger, reg)
+	runners, err := buildSinks(ctx, conns, cfg, logger, reg)
 	if err != nil {
 		return err
 	}
-	coll, err := agent.New(nc, cfg.Collectors, agent.Settings{Logger: logger, Metrics: metrics, Registry: reg, DataDir: cfg.DataDir})
+	coll, err := agent.New(conns.collectors.nc, cfg.Collectors, agent.Settings{Logger: logger, Metrics: metrics, Registry: reg, DataDir: cfg.DataDir})
 	if err != nil {
 		return err
 	}
@@ -249,9 +255,7 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 	for _, s := range sinkStages {
 		errs = append(errs, s.stop())
 	}
-	if dErr := nc.Drain(); dErr != nil && !errors.Is(dErr, nats.ErrConnectionClosed) {
-		logger.Warn("drain NATS connection", "error", dErr)
-	}
+	conns.drain(logger)
 	logger.Info("crowsnest stopped")
 	return errors.Join(errs...)
 }
@@ -296,7 +300,7 @@ type namedRunner struct {
 	runner *sink.Runner
 }
 
-func buildSinks(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]namedRunner, error) {
+func buildSinks(ctx context.Context, conns *stageConns, cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]namedRunner, error) {
 	var out []namedRunner
 	for _, c := range cfg.Sinks.Configured() {
 		set := sink.Settings{Logger: logger.With("sink", c.Name), Metrics: reg, DataDir: cfg.DataDir, Consumer: cfg.Topology.Consumers.Sink}
@@ -304,7 +308,7 @@ func buildSinks(ctx context.Context, js jetstream.JetStream, cfg Config, logger 
 		if err != nil {
 			return nil, err
 		}
-		r, err := sink.New(js, c.Name, s, c.Runner, set)
+		r, err := sink.New(conns.sinks[c.Name].js, c.Name, s, c.Runner, set)
 		if err != nil {
 			return nil, fmt.Errorf("sink %s: %w", c.Name, err)
 		}
