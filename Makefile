@@ -13,7 +13,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DATA_DIR     ?= .data
 RUN_FLAGS    ?=
 
-.PHONY: all build run test test-unit bench lint fmt generate check-generated clean help helm-lint
+.PHONY: all build run test test-unit bench lint fmt generate check-generated clean help helm-lint sbom vulncheck
 
 all: build
 
@@ -65,6 +65,12 @@ chaos: ## the fault suite (SIGKILL the run and each stage, NATS away): real proc
 	cd e2e && CROWSNEST_CHAOS=1 go test -count=1 -v -timeout 90m ./chaos/
 
 .PHONY: chaos
+
+sbom: ## a CycloneDX SBOM per image from the Go module graph into bin/sbom (SBOM_DIR), checked against the Dockerfiles
+	bash scripts/sbom.sh
+
+vulncheck: ## govulncheck over every module against a local vulnerability DB built from golang.org/x/vulndb
+	bash scripts/govulncheck.sh
 
 helm-lint: ## render deploy/helm/crowsnest in process (Helm's library) and check every manifest, value set and schema rejection
 	cd deploy/helm/chartcheck && go vet ./... && go test -count=1 ./...
