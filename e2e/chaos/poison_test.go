@@ -54,6 +54,7 @@ func poison(t *testing.T, spec poisonSpec) {
 	env := newEnv(t)
 	topo := fmt.Sprintf("topology:\n  consumers:\n    sink:\n      max_deliver: %d\n", spec.maxDeliver)
 	r := newStoreRun(t, env, "poison", spec.records, spec.budget, chURL, esURL, topo)
+	cleanupStores(t, chURL, r.db, esURL, r.ns)
 	// Poison events among the records fed between 40% and 50%, leaving a
 	// clean first 40% to compare with.
 	var poisonIDs []string

@@ -128,13 +128,14 @@ type storeRun struct {
 }
 
 // newStoreRun generates the log and starts NATS and the processor; the sink
-// and the collector come with startSink and startFeed.
+// and the collector come with startSink and startFeed. Emptying the shared
+// stores afterwards is the caller's (cleanupStores): a scenario's own stores
+// go with their data directories.
 func newStoreRun(t *testing.T, env *harness.Env, prefix string, records int, budget time.Duration, chURL, esURL, topologyYAML string) *storeRun {
 	t.Helper()
 	id := runID(prefix)
 	r := &storeRun{t: t, env: env, start: time.Now(), budget: budget, chURL: chURL, esURL: esURL, db: id, ns: id,
 		feed: &stampedFeed{sentAt: map[string]time.Time{}}, fed: make(chan error, 1)}
-	cleanupStores(t, chURL, id, esURL, id)
 	log, err := harness.WriteAuditLog(env.Path("source.log"), harness.AuditSpec{
 		Prefix: id, Records: records, BadEvery: max(records/4, 1), AlertEvery: max(records/20, 1),
 	})
@@ -277,11 +278,16 @@ func storesDown(t *testing.T, records, rate int, outage, budget time.Duration) {
 	}
 	errs := metricLines(r.d.ports["sink"], "crowsnest_component_errors_total")
 	backlog, _ := sinkBacklog(r.d.nats.URL, []string{"clickhouse", "elasticsearch"})
-	es.Restart()
+	down := time.Since(t0)
+	// The ClickHouse engine is up in seconds, Elasticsearch in tens of
+	// seconds: both are away for at least the outage, Elasticsearch longer.
 	ch.Restart()
+	chBack := time.Since(t0)
+	es.Restart()
 	back := time.Now()
-	t.Logf("stores away %s (lines %d..%d fed meanwhile; %d messages waiting for the sinks at the end); sink errors then: %s",
-		back.Sub(t0).Round(time.Millisecond), atStop, r.feed.written.get(), backlog, errs)
+	t.Logf("stores stopped for %s, then started again: the ClickHouse engine answered %s after its stop, Elasticsearch %s after its kill (lines %d..%d fed meanwhile; %d messages waiting for the sinks when the restarts began)",
+		down.Round(time.Millisecond), chBack.Round(time.Millisecond), back.Sub(t0).Round(time.Millisecond), atStop, r.feed.written.get(), backlog)
+	t.Logf("sink errors counted during the outage (one per record per failed attempt): %s", errs)
 
 	alerts := r.finish(nil)
 	t.Logf("caught up %s after the stores came back", time.Since(back).Round(time.Second))
@@ -314,6 +320,7 @@ func esStorm(t *testing.T, records, rate int, storm, budget time.Duration) {
 	rnd := rng(t)
 	env := newEnv(t)
 	r := newStoreRun(t, env, "storm", records, budget, chURL, esURL, "")
+	cleanupStores(t, chURL, r.db, esURL, r.ns)
 	proxy, err := harness.NewFaultProxy(esURL)
 	if err != nil {
 		t.Fatal(err)
