@@ -148,7 +148,7 @@ func configPathFromEnv(flagValue string) string {
 func describeOverrides(applied []config.EnvOverride) string {
 	var b strings.Builder
 	for _, o := range applied {
-		fmt.Fprintf(&b, "  %s -> %s = %s\n", o.Var, o.Path, o.Value)
+		fmt.Fprintf(&b, "  %s -> %s = %s\n", o.Var, o.Path, redactUserinfo(o.Value))
 	}
 	return b.String()
 }
@@ -168,4 +168,30 @@ func (c *Config) embeddedClientTLS() error {
 		errs = append(errs, config.FieldError("tls", "cert_file and key_file go together"))
 	}
 	return errors.Join(errs...)
+}
+
+// redactUserinfo hides user:password@ in each URL of a value: an override
+// of a URL setting (nats.url, a store address) may carry credentials that
+// are not a Secret field, and `config check` prints the overrides.
+func redactUserinfo(v string) string {
+	if !strings.Contains(v, "@") {
+		return v
+	}
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		scheme, rest, ok := strings.Cut(p, "://")
+		if !ok {
+			scheme, rest = "", p
+		}
+		at := strings.LastIndexByte(rest, '@')
+		slash := strings.IndexByte(rest, '/')
+		if at < 0 || (slash >= 0 && slash < at) {
+			continue
+		}
+		if ok {
+			scheme += "://"
+		}
+		parts[i] = scheme + "[REDACTED]@" + rest[at+1:]
+	}
+	return strings.Join(parts, ",")
 }

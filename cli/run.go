@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,6 +92,11 @@ func newRunCommand() *cobra.Command {
 
 // apply lays the flags over the file and environment: flags win.
 func (f *runFlags) apply(cmd *cobra.Command, cfg *Config) error {
+	for _, fl := range []struct{ name, value string }{{"nats", f.natsURL}, {"clickhouse", f.clickhouse}, {"elasticsearch", f.elasticsearch}} {
+		if err := noCredentialsInArgument(fl.name, fl.value); err != nil {
+			return err
+		}
+	}
 	if f.dataDir != "" {
 		cfg.DataDir = f.dataDir
 	}
@@ -323,4 +330,30 @@ func newNormalizer(cfg normalize.Config) (*normalize.Normalizer, error) {
 		return nil, err
 	}
 	return normalize.New(cfg, reg)
+}
+
+// noCredentialsInArgument refuses a URL flag carrying a password or token
+// (user:password@, or a password/token query parameter): process arguments
+// are readable by every user of the machine (ps, /proc/<pid>/cmdline). The
+// error does not repeat the value.
+func noCredentialsInArgument(flag, value string) error {
+	for _, raw := range strings.Split(value, ",") {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if !strings.Contains(raw, "://") {
+			raw = "scheme://" + raw
+		}
+		u, err := url.Parse(raw)
+		hasCreds := err != nil && strings.Contains(raw, "@") // unparsable: judge by the shape
+		if err == nil {
+			q := u.Query()
+			hasCreds = u.User != nil || q.Has("password") || q.Has("token") || q.Has("api_key")
+		}
+		if hasCreds {
+			return fmt.Errorf("--%s: credentials in a command-line argument are visible to every user of this machine (ps, /proc/<pid>/cmdline): pass the URL without them and give the credentials through the config file or the CROWSNEST_* environment (nats.nkey_file or creds_file for NATS; the sink's own password setting for a store)", flag)
+		}
+	}
+	return nil
 }

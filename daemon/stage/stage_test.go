@@ -177,3 +177,27 @@ func TestStartAsAnIdentity(t *testing.T) {
 		t.Fatalf("after setup: start = %v (ran %v)", err, ran)
 	}
 }
+
+// TestMainTakesNoCredentialArguments: a stage binary's only argument is
+// -config; a seed or password on the command line (visible in ps) is an
+// error, not an alternative.
+func TestMainTakesNoCredentialArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"-nkey", "SUAFAKESEED"},
+		{"-nats-url", "nats://bob:pw@h:4222"},
+		{"-password", "pw"},
+	} {
+		var stderr strings.Builder
+		ran := false
+		code := Main("crowsnest-test", &testRoot{Common: NewCommon()}, args, &stderr, func(context.Context, *Env) error {
+			ran = true
+			return nil
+		})
+		if code != 2 || ran {
+			t.Errorf("%v: exit %d (ran %v), want 2 and no run", args, code, ran)
+		}
+		if strings.Contains(stderr.String(), args[1]) {
+			t.Errorf("%v: the value was echoed: %s", args, stderr.String())
+		}
+	}
+}
