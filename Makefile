@@ -43,6 +43,10 @@ bench: ## every stage's benchmarks; see docs/BENCHMARKS.md for how figures are r
 bench-peer: ## Kubernetes audit normalization vs Benthos v4 on the same file, events per CPU-second (EVENTS, RUNS, INPUT)
 	bash scripts/bench-peer.sh
 
+.PHONY: bench-e2e
+bench-e2e: ## end to end: collector → nats-server → processor → file/ClickHouse/Elasticsearch sinks and Benthos, ~10-15 min (STEPS, STEP, LATENCY, CEILING, PEER)
+	bash scripts/bench-e2e.sh
+
 .PHONY: bench-procwatch
 bench-procwatch: ## procwatch sidecar cost: the real collector binary's CPU and RSS idle and at ~1,000 execs/s (PHASE, EXECS)
 	cd collectors && CROWSNEST_BENCH_SIDECAR=1 CROWSNEST_BENCH_PHASE=$(or $(PHASE),20s) CROWSNEST_BENCH_EXECS=$(or $(EXECS),1000) \

@@ -33,7 +33,8 @@ type template struct {
 const (
 	holeID = "id"
 	holeTS = "ts"
-	holeN  = "n" // alert probe: makes the record's group unique
+	holeN  = "n"  // alert probe: makes the record's group unique
+	holeNS = "ns" // Falco's evt.time: Unix nanoseconds
 )
 
 var (
@@ -43,6 +44,7 @@ var (
 	reExecID   = regexp.MustCompile(`"exec_id":"[^"]*"`)
 	reTime     = regexp.MustCompile(`"time":"[^"]*"`)
 	reFalcoID  = regexp.MustCompile(`"uuid":"[^"]*"`)
+	reEvtTime  = regexp.MustCompile(`"evt\.time":[0-9]+`)
 	reTemplate = regexp.MustCompile("\x00([a-z]+)\x00")
 )
 
@@ -89,6 +91,9 @@ func falcoTemplate(line string) (template, error) {
 	}
 	line = reFalcoID.ReplaceAllLiteralString(line, "\"uuid\":\"\x00id\x00\"")
 	line = reTime.ReplaceAllLiteralString(line, "\"time\":\"\x00ts\x00\"")
+	// The event's time is evt.time when present: a sample's would put it
+	// months back, past the stores' retention (ClickHouse's TTL drops it).
+	line = reEvtTime.ReplaceAllLiteralString(line, "\"evt.time\":\x00ns\x00")
 	return cut(line), nil
 }
 
@@ -178,6 +183,7 @@ func (m *Mix) Next(now time.Time) (Record, error) {
 	i := m.n
 	m.n++
 	ts := now.UTC().Format("2006-01-02T15:04:05.000000Z")
+	ns := now.UnixNano()
 	switch slot := i % 20; {
 	case slot < 16:
 		a := i/20*16 + slot // audit records so far
@@ -195,16 +201,16 @@ func (m *Mix) Next(now time.Time) (Record, error) {
 		if err != nil {
 			return Record{}, err
 		}
-		return Record{Kind: Audit, Line: t.render(id, ts, i), Key: eid, ID: eid, Alert: probe}, nil
+		return Record{Kind: Audit, Line: t.render(id, ts, ns, i), Key: eid, ID: eid, Alert: probe}, nil
 	case slot < 19:
 		id := fmt.Sprintf("%s-%08d", m.prefix, i)
 		t := m.tetragon[i%len(m.tetragon)]
-		return Record{Kind: Tetragon, Line: t.render(id, ts, i), Key: TetragonKey(id)}, nil
+		return Record{Kind: Tetragon, Line: t.render(id, ts, ns, i), Key: TetragonKey(id)}, nil
 	default:
 		// A UUID-shaped id, fresh per run (the prefix's hash) and per record.
 		id := fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", prefixHash(m.prefix), (i>>48)&0xffff, (i>>36)&0xfff, (i>>24)&0xfff, i&0xffffffffffff)
 		t := m.falco[i%len(m.falco)]
-		return Record{Kind: Falco, Line: t.render(id, ts, i), Key: id, ID: id}, nil
+		return Record{Kind: Falco, Line: t.render(id, ts, ns, i), Key: id, ID: id}, nil
 	}
 }
 
@@ -216,7 +222,7 @@ func prefixHash(s string) uint32 {
 	return h
 }
 
-func (t template) render(id, ts string, n int) []byte {
+func (t template) render(id, ts string, ns int64, n int) []byte {
 	b := make([]byte, 0, 2048)
 	for i, p := range t.parts {
 		b = append(b, p...)
@@ -228,6 +234,8 @@ func (t template) render(id, ts string, n int) []byte {
 				b = append(b, ts...)
 			case holeN:
 				b = fmt.Appendf(b, "%d", n)
+			case holeNS:
+				b = fmt.Appendf(b, "%d", ns)
 			}
 		}
 	}

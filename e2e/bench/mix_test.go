@@ -53,6 +53,10 @@ func TestMixFreshIDs(t *testing.T) {
 			if doc["uuid"] != r.ID || doc["time"] != "2026-11-27T07:00:00.000000Z" {
 				t.Errorf("falco uuid %v time %v, want %s and now", doc["uuid"], doc["time"], r.ID)
 			}
+			// The normalizer prefers evt.time: it must be now too.
+			if of, ok := doc["output_fields"].(map[string]any); ok && of["evt.time"] != nil && of["evt.time"] != float64(now.UnixNano()) {
+				t.Errorf("falco evt.time %v, want %d", of["evt.time"], now.UnixNano())
+			}
 		case Tetragon:
 			if !strings.Contains(string(r.Line), `"exec_id":"`+strings.TrimPrefix(r.Key, "tetragon:")+`"`) {
 				t.Errorf("tetragon record lacks its exec_id %s", r.Key)
