@@ -114,8 +114,8 @@ func CollectorOfDeadLetter(subject string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	_, collector, ok := strings.Cut(rest, ".")
-	if !ok || ValidateToken(collector) != nil {
+	source, collector, ok := strings.Cut(rest, ".")
+	if !ok || ValidateToken(source) != nil || ValidateToken(collector) != nil {
 		return "", false
 	}
 	return collector, true

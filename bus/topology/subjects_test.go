@@ -2,6 +2,7 @@ package topology
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -128,6 +129,7 @@ func TestCollectorOfDeadLetter(t *testing.T) {
 		{"crowsnest.dlq.collector.unknown.n", "n", true},
 		{"crowsnest.dlq.collector.falco", "", false}, // the unbound form of earlier versions
 		{"crowsnest.dlq.collector.falco.a.b", "", false},
+		{"crowsnest.dlq.collector..n", "", false},
 		{"crowsnest.dlq.processor.falco", "", false},
 		{"crowsnest.dlq.sink-es.falco.x", "", false},
 		{"crowsnest.raw.falco.node-1.k", "", false},
@@ -170,4 +172,32 @@ func TestSourceOfSubject(t *testing.T) {
 			t.Errorf("SourceOfSubject(%q) = %q, %v; want %q, %v", tt.subject, got, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+// FuzzSubjectParsers: SourceOfSubject and CollectorOfDeadLetter take any
+// subject; they never panic, and what they return round-trips through the
+// builders.
+func FuzzSubjectParsers(f *testing.F) {
+	for _, s := range []string{"crowsnest.dlq.collector.falco.node-1", "crowsnest.dlq.collector.falco", "crowsnest.dlq.processor.docker",
+		"crowsnest.raw.k8s_audit.3.n.k", "crowsnest.events.json", "crowsnest.dlq..", "crowsnest.dlq.collector..x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, subject string) {
+		src, ok := SourceOfSubject(subject)
+		if ok && !ValidSource(src) {
+			t.Fatalf("SourceOfSubject(%q) = %q, not a source", subject, src)
+		}
+		c, ok := CollectorOfDeadLetter(subject)
+		if !ok {
+			return
+		}
+		if ValidateToken(c) != nil {
+			t.Fatalf("CollectorOfDeadLetter(%q) = %q, not a token", subject, c)
+		}
+		source := strings.TrimPrefix(subject, DeadLetterSubjectPrefix+"."+CollectorStage+".")
+		source = source[:strings.IndexByte(source, '.')]
+		if rebuilt, err := CollectorDeadLetterSubject(source, c); err != nil || rebuilt != subject {
+			t.Fatalf("%q parsed to (%q, %q), rebuilt as %q (%v)", subject, source, c, rebuilt, err)
+		}
+	})
 }
