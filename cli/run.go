@@ -172,6 +172,10 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 
 	natsCfg := cfg.NATS
 	var authDir string
+	if !cfg.Embedded.Enabled && cfg.Embedded.AuthDir != "" {
+		// Said, not silently dropped: the stages use nats.* credentials here.
+		logger.Warn("embedded.auth_dir is ignored: the embedded server is off, every stage connects with the nats section's credentials", "auth_dir", cfg.Embedded.AuthDir)
+	}
 	if cfg.Embedded.Enabled {
 		if err := os.MkdirAll(cfg.Embedded.DataDir, 0o750); err != nil {
 			return fmt.Errorf("data dir: %w", err)
