@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -260,20 +261,39 @@ func (g *group) Wait() error {
 
 // slope is the least-squares slope of ys over xs.
 func slope(xs, ys []float64) float64 {
+	b, _ := fit(xs, ys)
+	return b
+}
+
+// fit is the least-squares slope of ys over xs and its standard error
+// (from the residuals; 0 with fewer than three points).
+func fit(xs, ys []float64) (slope, se float64) {
 	n := float64(len(xs))
 	if n < 2 {
-		return 0
+		return 0, 0
 	}
-	var sx, sy, sxx, sxy float64
+	var mx, my float64
 	for i := range xs {
-		sx += xs[i]
-		sy += ys[i]
-		sxx += xs[i] * xs[i]
-		sxy += xs[i] * ys[i]
+		mx += xs[i]
+		my += ys[i]
 	}
-	d := n*sxx - sx*sx
-	if d == 0 {
-		return 0
+	mx, my = mx/n, my/n
+	var sxx, sxy float64
+	for i := range xs {
+		sxx += (xs[i] - mx) * (xs[i] - mx)
+		sxy += (xs[i] - mx) * (ys[i] - my)
 	}
-	return (n*sxy - sx*sy) / d
+	if sxx == 0 {
+		return 0, 0
+	}
+	slope = sxy / sxx
+	if n < 3 {
+		return slope, 0
+	}
+	var rss float64
+	for i := range xs {
+		r := ys[i] - (my + slope*(xs[i]-mx))
+		rss += r * r
+	}
+	return slope, math.Sqrt(rss/(n-2)) / math.Sqrt(sxx)
 }

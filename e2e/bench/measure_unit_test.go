@@ -23,6 +23,23 @@ func TestSlope(t *testing.T) {
 	}
 }
 
+// A saw tooth around a level has a slope within its standard error; a
+// steady rise does not.
+func TestFitStandardError(t *testing.T) {
+	var xs, saw, rise []float64
+	for i := range 20 {
+		xs = append(xs, float64(i))
+		saw = append(saw, float64(i%2)*1000)
+		rise = append(rise, float64(i)*100+float64(i%2)*50)
+	}
+	if b, se := fit(xs, saw); b >= 2*se {
+		t.Errorf("saw tooth: slope %v, standard error %v: want slope < 2 se", b, se)
+	}
+	if b, se := fit(xs, rise); b < 90 || b < 2*se {
+		t.Errorf("rise: slope %v, standard error %v: want ~100 and > 2 se", b, se)
+	}
+}
+
 func TestAlertEventID(t *testing.T) {
 	tests := []struct {
 		alert, want string

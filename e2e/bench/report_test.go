@@ -84,16 +84,16 @@ func (r *report) markdown() string {
 			float64(c.cpu.Microseconds())/float64(c.items), c.natsCPU.Seconds()/c.wall.Seconds())
 	}
 
-	w("\n**Stepped rates** (backlog growth over each step's last two thirds, items/s; flat = total growth < %.0f %% of the rate):\n\n", flatShare*100)
+	w("\n**Stepped rates** (backlog growth over each step's last two thirds, items/s, least squares on 1 s samples; not flat = the total grows by more than %.0f %% of the rate and by more than twice its standard error):\n\n", flatShare*100)
 	w("| offered events/s | generated | collector | processor | sink-file | sink-clickhouse | sink-elasticsearch | total | flat | drained after |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.steps {
 		drain := s.drain.Round(time.Second).String()
 		if !s.drained {
 			drain = "not within " + drain
 		}
-		w("| %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %s |\n", s.rate, s.generated,
+		w("| %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f ± %.0f | %s | %s |\n", s.rate, s.generated,
 			s.slopes["collector"], s.slopes["processor"], s.slopes["sink-file"], s.slopes["sink-clickhouse"], s.slopes["sink-elasticsearch"],
-			s.total, map[bool]string{true: "yes", false: "**no** (" + s.bottleneck + ")"}[s.pass], drain)
+			s.total, s.totalSE, map[bool]string{true: "yes", false: "**no** (" + s.bottleneck + ")"}[s.pass], drain)
 	}
 	w("\n**Sustained rate: %d events/s** (the highest flat step).\n\n", r.sustained)
 
