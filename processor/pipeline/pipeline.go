@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -405,13 +406,15 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	}()
 
 	var (
-		ev                   schemas.Event
-		eventSize, alertSize sizeHint
-		subjects             collectorOf
-		futs                 []jetstream.PubAckFuture
-		writes               []*kvstate.Write
-		partErrs             []error
-		pubErr               error
+		ev       schemas.Event
+		buf      = make([]byte, 0, 8<<10)
+		subjects collectorOf
+		futs     []jetstream.PubAckFuture
+		writes   []*kvstate.Write
+		partErrs []error
+		pubErr   error
+		// Every output's Crowsnest-Source header: one slice, never changed.
+		sourceValue = []string{source}
 	)
 	// Detection's state writes are not waited for: each joins the outputs
 	// of the input being handled (this goroutine's, one at a time), and
@@ -428,7 +431,10 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if err != nil {
 			return fmt.Errorf("alert %s: %w", a.Event.ID, err)
 		}
-		out := &nats.Msg{Subject: subj, Data: alertSize.saw(a.AppendJSON(alertSize.buf())), Header: outputHeader(a.Event.ID, source)}
+		buf = a.AppendJSON(buf[:0])
+		// Its own copy: the async publish keeps it until the PubAck (and
+		// retries with it).
+		out := &nats.Msg{Subject: subj, Data: bytes.Clone(buf), Header: outputHeader(a.Event.ID, sourceValue)}
 		fut, err := p.pub.PublishMsgAsync(out)
 		if err != nil {
 			return fmt.Errorf("publish alert %s: %w", a.Event.ID, err)
@@ -444,7 +450,8 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if p.enr != nil {
 			p.enr.Enrich(ev) // before publishing and detection: both see the joined event
 		}
-		out := &nats.Msg{Subject: subject, Data: eventSize.saw(ev.AppendJSON(eventSize.buf())), Header: outputHeader(ev.Event.ID, source)}
+		buf = ev.AppendJSON(buf[:0])
+		out := &nats.Msg{Subject: subject, Data: bytes.Clone(buf), Header: outputHeader(ev.Event.ID, sourceValue)}
 		fut, err := p.pub.PublishMsgAsync(out)
 		if err != nil {
 			pubErr = fmt.Errorf("publish event %s: %w", ev.Event.ID, err)
@@ -659,27 +666,12 @@ func (c *collectorOf) collector(subject string) string {
 	return c.token
 }
 
-// sizeHint is the capacity to give the next output's buffer: each output
-// needs its own (the async publish keeps it until the PubAck, and retries
-// with it), and encoding into one sized from the last output's length
-// spares the copy out of a scratch buffer and most regrowth.
-type sizeHint int
-
-// buf returns an empty buffer for the next output.
-func (h sizeHint) buf() []byte { return make([]byte, 0, int(h)) }
-
-// saw records an output's encoding and returns it.
-func (h *sizeHint) saw(b []byte) []byte {
-	// The next is likely alike; an eighth more absorbs the usual variation.
-	*h = sizeHint(len(b) + len(b)/8)
-	return b
-}
-
 // outputHeader is an output's headers: its Nats-Msg-Id, derived from the
 // input so a redelivered input's outputs are dropped as duplicates, and
-// its source. Built as one literal: Set would grow the map twice.
-func outputHeader(id, source string) nats.Header {
-	return nats.Header{headers.MsgID: {id}, headers.Source: {source}}
+// its source (source shared by every output, read-only). Built as one
+// literal: Set would grow the map twice.
+func outputHeader(id string, source []string) nats.Header {
+	return nats.Header{headers.MsgID: {id}, headers.Source: source}
 }
 
 // Config is what a user writes under `processor:`.
