@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -365,13 +366,16 @@ func peerRun(ctx context.Context, e *harness.Env, crowsnest, benthos, config str
 			return pr, err
 		}
 		cmd = exec.CommandContext(ctx, crowsnest, "normalize", "--source", "k8s_audit", in)
+		cmd.Env = crowsnestEnv()
 		cmd.Stdout = of
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
 		start := time.Now()
 		err = cmd.Run()
 		wall = time.Since(start)
 		_ = of.Close()
 		if err != nil {
-			return pr, fmt.Errorf("crowsnest normalize: %w", err)
+			return pr, fmt.Errorf("crowsnest normalize: %w: %.500s", err, stderr.String())
 		}
 		if lines, err := countLines(nout); err != nil || lines != n {
 			return pr, fmt.Errorf("crowsnest normalize wrote %d events for %d records (%v)", lines, n, err)
@@ -380,6 +384,19 @@ func peerRun(ctx context.Context, e *harness.Env, crowsnest, benthos, config str
 		pr.normCPU = append(pr.normCPU, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 	}
 	return pr, nil
+}
+
+// crowsnestEnv is this environment without the benchmark's own CROWSNEST_
+// switches, which crowsnest refuses as unknown configuration keys.
+func crowsnestEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "CROWSNEST_") && !strings.HasPrefix(kv, "CROWSNEST_TEST_") && !strings.HasPrefix(kv, "CROWSNEST_DEV_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func countLines(path string) (int, error) {
