@@ -168,15 +168,19 @@ func (m *Membership) Run(ctx context.Context) error {
 		if renew {
 			if m.renew(ctx, kv) {
 				lastRenew = time.Now()
-			} else if time.Since(lastRenew) > 2*m.cfg.Lease/3 {
-				// Our claims may expire before we can renew them: stop
-				// processing rather than risk two owners.
-				m.dropClaims()
+			} else {
+				if time.Since(lastRenew) > 2*m.cfg.Lease/3 {
+					// Our claims may expire before we can renew them: stop
+					// processing rather than risk two owners.
+					m.dropClaims()
+				}
+				kv = m.rebucket(ctx, kv)
 			}
 		}
 		if members, err := m.members(ctx, kv); err != nil {
 			if ctx.Err() == nil {
 				m.log.Warn("list processor replicas", "error", err)
+				kv = m.rebucket(ctx, kv)
 			}
 		} else {
 			assigned := Assign(members, m.partitions)[m.cfg.ReplicaID]
@@ -206,6 +210,30 @@ func (m *Membership) Run(ctx context.Context) error {
 			renew = false
 		}
 	}
+}
+
+// rebucket makes the bucket again when it is gone and returns the handle
+// to use. The bucket lives in memory, so a nats-server restart loses it
+// with every lease and claim in it; without this no replica could renew or
+// claim anything again, and every partition would stay unprocessed.
+// Claims held from before fail their next renewal (their revision is gone)
+// and are claimed afresh, as after any lost claim.
+func (m *Membership) rebucket(ctx context.Context, kv jetstream.KeyValue) jetstream.KeyValue {
+	if _, err := m.js.KeyValue(ctx, topology.ProcessorsBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return kv
+	}
+	nkv, err := m.js.CreateOrUpdateKeyValue(ctx, topology.ProcessorsBucketConfig(m.cfg.Lease))
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("membership bucket is gone and cannot be made again yet", "bucket", topology.ProcessorsBucket, "error", err)
+		}
+		return kv
+	}
+	m.log.Warn("membership bucket was gone (it lives in memory: a nats-server restart loses it); made it again", "bucket", topology.ProcessorsBucket)
+	m.mu.Lock()
+	m.kv = nkv
+	m.mu.Unlock()
+	return nkv
 }
 
 // forwardChanges wakes Run on a new member, a member leaving, or a claim

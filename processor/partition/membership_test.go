@@ -9,6 +9,7 @@ import (
 
 	"github.com/crowsnest-siem/crowsnest/bus/embedded"
 	"github.com/crowsnest-siem/crowsnest/bus/embedded/natstest"
+	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/processor/partition"
 )
 
@@ -225,5 +226,41 @@ func TestRestartUnderSameIDTakesClaimsBack(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("restarted replica never got its partitions back")
 		}
+	}
+}
+
+// The membership bucket lives in memory, so a nats-server restart loses it
+// with every lease and claim. A replica makes it again and claims its
+// partitions afresh, rather than renewing into nothing for ever with every
+// partition stopped. (Deleting the bucket is what the restart does to it.)
+func TestMembershipBucketLostIsMadeAgain(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	const parts = 4
+	a := startReplica(t, srv, "a", parts)
+	waitCover(t, parts, a)
+	_, js := natstest.Connect(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := js.DeleteKeyValue(ctx, topology.ProcessorsBucket); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		kv, err := js.KeyValue(ctx, topology.ProcessorsBucket)
+		if err == nil {
+			claimed := 0
+			for p := range parts {
+				if e, err := kv.Get(ctx, fmt.Sprintf("claim.%d", p)); err == nil && string(e.Value()) == "a" {
+					claimed++
+				}
+			}
+			if claimed == parts && len(a.m.Held()) == parts {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("bucket not made again with every partition claimed by a and held (a holds %v; last error: %v)", a.m.Held(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
