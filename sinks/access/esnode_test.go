@@ -370,4 +370,3 @@ func serial(t *testing.T) *big.Int {
 	}
 	return n
 }
-
