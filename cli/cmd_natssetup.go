@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -82,7 +83,7 @@ func natsSetup(ctx context.Context, cfg Config, check bool, logger *slog.Logger,
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	defer natsconn.CloseAndWait(nc, 5*time.Second)
 
 	if check {
 		names := slices.Concat(topology.ProcessorStreams(), topology.SinkStreams())

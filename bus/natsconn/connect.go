@@ -198,3 +198,28 @@ func permanent(err error) bool {
 	)
 	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
 }
+
+// CloseAndWait closes nc and waits, up to timeout, until its closed handler
+// (Connect's "nats connection closed" log line) has run, so a short-lived
+// command's last log line is written before it returns, not after. It is
+// safe on a connection already closed.
+func CloseAndWait(nc *nats.Conn, timeout time.Duration) {
+	if nc.IsClosed() {
+		return
+	}
+	done := make(chan struct{})
+	prev := nc.ClosedHandler()
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		if prev != nil {
+			prev(c)
+		}
+		close(done)
+	})
+	nc.Close()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}

@@ -195,3 +195,21 @@ func TestConnectFailsFastOnUnfixableConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestCloseAndWaitLogsBeforeReturning(t *testing.T) {
+	srv := natstest.Start(t)
+	cfg := natsconn.NewDefaultConfig()
+	cfg.URL = srv.ClientURL()
+	logger, logs := newLogger()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, _, err := natsconn.Connect(ctx, cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsconn.CloseAndWait(nc, 5*time.Second)
+	if !strings.Contains(logs.String(), "nats connection closed") {
+		t.Fatalf("closed handler had not run when CloseAndWait returned:\n%s", logs)
+	}
+	natsconn.CloseAndWait(nc, time.Second) // already closed: returns at once
+}
