@@ -27,6 +27,13 @@ type Config struct {
 	// at most 128 bytes. NATS permissions can bind a collector to it.
 	// Default: the host name, sanitized (topology.SanitizeToken).
 	CollectorID string `yaml:"collector_id"`
+	// CollectorIDFromNode replaces collector_id with node, sanitized: for a
+	// DaemonSet, whose node comes from the downward API (spec.nodeName), so
+	// the identity is the node's and survives pod restarts and rollouts
+	// (the default, the host name, is the pod's name there). Node names are
+	// DNS subdomains, which never contain '_', so mapping '.' to '_' keeps
+	// distinct nodes distinct.
+	CollectorIDFromNode bool `yaml:"collector_id_from_node"`
 	// Node is the node or pod the collector runs on (Crowsnest-Node header).
 	// Default: the host name.
 	Node string `yaml:"node"`
@@ -78,8 +85,18 @@ func NewDefaultConfig() Config {
 	}
 }
 
+// Resolved returns c with collector_id derived from node when
+// collector_id_from_node is set; the publisher runs with the result.
+func (c Config) Resolved() Config {
+	if c.CollectorIDFromNode && c.Node != "" {
+		c.CollectorID = topology.SanitizeToken(c.Node)
+	}
+	return c
+}
+
 // Validate reports every invalid field, joined, each naming its key.
 func (c Config) Validate() error {
+	c = c.Resolved()
 	var errs []error
 	if err := topology.ValidateToken(c.CollectorID); err != nil {
 		errs = append(errs, config.FieldError("collector_id", "%w (try %q)", err, topology.SanitizeToken(c.CollectorID)))

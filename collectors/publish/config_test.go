@@ -20,6 +20,10 @@ func TestConfigValidate(t *testing.T) {
 		{"collector id wildcard", func(c *publish.Config) { c.CollectorID = "*" }, []string{"collector_id"}},
 		{"empty collector id", func(c *publish.Config) { c.CollectorID = "" }, []string{"collector_id"}},
 		{"empty node", func(c *publish.Config) { c.Node = "" }, []string{"node: must be set"}},
+		{"collector id from a dotted node", func(c *publish.Config) {
+			c.CollectorID, c.Node, c.CollectorIDFromNode = "*", "ip-10-0-0-1.ec2.internal", true
+		}, nil},
+		{"collector id from an empty node", func(c *publish.Config) { c.Node, c.CollectorIDFromNode = "", true }, []string{"node: must be set"}},
 		{"node with newline", func(c *publish.Config) { c.Node = "a\nb" }, []string{"node: must not contain control"}},
 		{"node too long", func(c *publish.Config) { c.Node = strings.Repeat("n", 254) }, []string{"node: must be at most 253"}},
 		{"no in flight", func(c *publish.Config) { c.MaxInFlight = 0 }, []string{"max_in_flight"}},
@@ -65,6 +69,19 @@ func TestConfigDecode(t *testing.T) {
 	}
 	if err := config.ValidateAll("publish", &cfg); err != nil {
 		t.Fatalf("ValidateAll: %v", err)
+	}
+
+	fromNode := publish.NewDefaultConfig()
+	if err := config.Decode([]byte("collector_id_from_node: true\n"), "publish.yaml", &fromNode,
+		config.WithEnviron(nil)); err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	fromNode.Node = "ip-10-0-0-1.ec2.internal"
+	if got := fromNode.Resolved().CollectorID; got != "ip-10-0-0-1_ec2_internal" {
+		t.Fatalf("collector_id_from_node: collector id %q, want ip-10-0-0-1_ec2_internal", got)
+	}
+	if got := publish.NewDefaultConfig().Resolved().CollectorID; got != publish.NewDefaultConfig().CollectorID {
+		t.Fatalf("without collector_id_from_node Resolved changed the id to %q", got)
 	}
 
 	typo := publish.NewDefaultConfig()

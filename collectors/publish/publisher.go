@@ -118,6 +118,7 @@ const warnEvery = 5 * time.Second
 
 // New returns a Publisher over s.Conn. It validates cfg. Close it when done.
 func New(cfg Config, s Settings) (*Publisher, error) {
+	cfg = cfg.Resolved()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("publisher config: %w", err)
 	}

@@ -768,3 +768,26 @@ func TestAddDeadLetter(t *testing.T) {
 		t.Errorf("decode_failed errors = %v, want 1", got)
 	}
 }
+
+// A DaemonSet's collector takes its identity from the node it runs on
+// (collector_id_from_node): records are stored under the sanitized node name,
+// whatever collector_id (the pod's host name by default) says.
+func TestCollectorIDFromNode(t *testing.T) {
+	cfg := testConfig()
+	cfg.CollectorID, cfg.Node, cfg.CollectorIDFromNode = "pod-abc12", "ip-10-0-0-1.ec2.internal", true
+	f := newFixture(t, cfg)
+	rec := publish.Record{Source: topology.SourceK8sAudit, Data: []byte(`{"kind":"Event"}`), ID: "n1", Key: "ns/default"}
+	if err := f.pub.Publish(testCtx(t), rec); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	msgs := streamMsgs(t, f.js, "CROWSNEST_RAW_K8S_AUDIT")
+	if len(msgs) != 1 {
+		t.Fatalf("stream holds %d messages, want 1", len(msgs))
+	}
+	if st, ok := topology.ParseRawStored(msgs[0].Subject); !ok || st.Collector != "ip-10-0-0-1_ec2_internal" {
+		t.Errorf("subject %q: want collector ip-10-0-0-1_ec2_internal", msgs[0].Subject)
+	}
+	if got := msgs[0].Header.Get(headers.Collector); got != "ip-10-0-0-1_ec2_internal" {
+		t.Errorf("%s header %q, want ip-10-0-0-1_ec2_internal", headers.Collector, got)
+	}
+}
