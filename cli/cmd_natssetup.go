@@ -113,8 +113,18 @@ func natsSetup(ctx context.Context, cfg Config, check bool, logger *slog.Logger,
 		if err != nil {
 			return err
 		}
-		decls = append(decls, d...)
-		sinks = append(sinks, c.Name)
+		// Only the streams the sink reads (runner.streams): a consumer
+		// nobody reads would only pile up pending messages.
+		var streams []string
+		for _, decl := range d {
+			for _, k := range c.Runner.Streams {
+				if k.Stream() == decl.Stream {
+					decls = append(decls, decl)
+					streams = append(streams, decl.Stream)
+				}
+			}
+		}
+		sinks = append(sinks, c.Name+" on "+strings.Join(streams, ", "))
 	}
 	for _, d := range decls {
 		if _, err := topology.EnsureConsumer(ctx, js, d); err != nil {
@@ -131,12 +141,11 @@ func natsSetup(ctx context.Context, cfg Config, check bool, logger *slog.Logger,
 		return err
 	}
 	fmt.Fprintf(out, "bucket %s\tttl %s\n", members.Bucket(), cfg.Processor.Partitions.Lease)
-	sinkList := strings.Join(sinks, ", ")
+	sinkList := strings.Join(sinks, "; ")
 	if sinkList == "" {
 		sinkList = "none enabled"
 	}
-	fmt.Fprintf(out, "consumers\tprocessor-p0..p%d on every raw stream; sinks (%s) on %s and %s\n",
-		cfg.Topology.Partitions-1, sinkList, topology.EventsStream, topology.AlertsStream)
+	fmt.Fprintf(out, "consumers\tprocessor-p0..p%d on every raw stream; sinks: %s\n", cfg.Topology.Partitions-1, sinkList)
 	return nil
 }
 

@@ -39,7 +39,7 @@ func TestNATSSetup(t *testing.T) {
 topology:
   partitions: 2
 sinks:
-  file: {enabled: true}
+  file: {enabled: true, runner: {streams: [events]}}
 `, srv.ClientURL(), authz.SeedFile(seeds, id), id.InboxPrefix())
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
@@ -76,7 +76,7 @@ sinks:
 		t.Fatalf("setup as admin: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{"stream CROWSNEST_RAW_K8S_AUDIT\tsubjects crowsnest.raw.k8s_audit.*.*", "stream CROWSNEST_DLQ", "stream KV_crowsnest-state",
-		"bucket crowsnest-processors", "processor-p0..p1", "sinks (file)"} {
+		"bucket crowsnest-processors", "processor-p0..p1", "sinks: file on CROWSNEST_EVENTS\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("setup output lacks %q:\n%s", want, out)
 		}
@@ -102,11 +102,14 @@ sinks:
 	}
 	defer nc.Close()
 	for _, c := range [][2]string{
-		{"CROWSNEST_RAW_FALCO", "processor-p1"}, {topology.EventsStream, "sink-file"}, {topology.AlertsStream, "sink-file"},
+		{"CROWSNEST_RAW_FALCO", "processor-p1"}, {topology.EventsStream, "sink-file"},
 	} {
 		if _, err := js.Consumer(ctx, c[0], c[1]); err != nil {
 			t.Errorf("consumer %s on %s: %v", c[1], c[0], err)
 		}
+	}
+	if _, err := js.Consumer(ctx, topology.AlertsStream, "sink-file"); err == nil {
+		t.Error("setup made an alerts consumer for a sink that reads only events")
 	}
 	if _, err := js.Consumer(ctx, topology.EventsStream, "sink-terminal"); err == nil {
 		t.Error("setup made a consumer for the terminal sink, which deployed sinks do not run")
