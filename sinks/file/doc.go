@@ -44,7 +44,10 @@
 // The index forgets what it no longer needs: sequences at or below the
 // consumer's ack floor, as the runner reports it (it never passes a
 // redelivery at or below a floor it reported: see sink.ConsumerObserver), are
-// dropped, and the journal is compacted into one snapshot line on every
+// dropped once that floor is two minutes old — a nats-server killed right
+// after it reported a floor can come back with an older one (its consumer
+// state reaches the disk after the acks) and redeliver what was
+// acknowledged meanwhile, which the sink must still recognise — and the journal is compacted into one snapshot line on every
 // rotation and whenever it passes 1 MiB. Without ack-floor
 // reports the set is capped at 100,000 ranges, forgetting the oldest; a
 // forgotten record redelivered later is written twice, never lost.

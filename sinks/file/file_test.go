@@ -333,13 +333,49 @@ func TestPruneByAckFloor(t *testing.T) {
 	cfg := NewDefaultConfig()
 	cfg.Dir = t.TempDir()
 	s := openSink(t, cfg)
+	t0 := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	now := t0
+	s.now = func() time.Time { return now }
 	if err := s.WriteBatch(context.Background(), recs(sink.KindEvents, "e", 1, 10)); err != nil {
 		t.Fatal(err)
 	}
-	s.ObserveConsumer(sink.ConsumerStatus{Kind: sink.KindEvents, AckFloor: 7})
 	w := s.writers[sink.KindEvents]
+	observe := func(at time.Duration, floor uint64) {
+		now = t0.Add(at)
+		s.ObserveConsumer(sink.ConsumerStatus{Kind: sink.KindEvents, AckFloor: floor})
+	}
+	observe(0, 7)
+	if !w.written.has(1) {
+		t.Fatalf("a floor just reported pruned at once: written = %v", w.written.r)
+	}
+	// A nats-server killed now comes back with the acks of 1..7 not on
+	// disk and redelivers them: they are known, not written twice.
+	redelivered := recs(sink.KindEvents, "e", 1, 7)
+	for i := range redelivered {
+		redelivered[i].Delivered = 2
+	}
+	if err := s.WriteBatch(context.Background(), redelivered); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range storedIDs(t, cfg.Dir) {
+		if n != 1 {
+			t.Errorf("%s stored %d times after a redelivery below a fresh floor", id, n)
+		}
+	}
+	observe(pruneLag/2, 9)
+	if !w.written.has(1) {
+		t.Fatalf("pruned before pruneLag: written = %v", w.written.r)
+	}
+	observe(pruneLag, 10)
 	if w.written.has(7) || !w.written.has(8) {
-		t.Fatalf("after ack floor 7: written = %v, want 8-10", w.written.r)
+		t.Fatalf("a floor of 7 pruneLag old: written = %v, want 8-10", w.written.r)
+	}
+	observe(pruneLag*2, 10)
+	if w.written.has(10) {
+		t.Fatalf("every floor pruneLag old: written = %v, want none of 1-10", w.written.r)
+	}
+	if len(w.floors) != 1 {
+		t.Errorf("%d floors kept, want only the one not yet pruneLag old", len(w.floors))
 	}
 }
 
