@@ -32,7 +32,11 @@ type Sink interface {
 // Once ObserveConsumer has reported an AckFloor, WriteBatch is never given a
 // redelivery of that stream at or below it, so a sink may forget what it
 // wrote there. (A redelivery sent before an ack landed can still arrive
-// afterwards; the Runner drops it.)
+// afterwards; the Runner drops it.) One exception: a nats-server that
+// crashes can come back with an older ack floor than it reported (consumer
+// state reaches its disk after the acks) and redeliver what was acknowledged
+// since; a sink that forgets must wait a while first (the file sink waits
+// two minutes).
 type ConsumerObserver interface {
 	ObserveConsumer(ConsumerStatus)
 }
