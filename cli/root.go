@@ -26,6 +26,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newQueryCommand(),
 		newConfigCommand(),
 		newNATSAuthCommand(),
+		newStoreAccessCommand(),
 		newNATSSetupCommand(),
 		newVersionCommand(),
 	)
