@@ -30,6 +30,7 @@ func planKills(r *rand.Rand, kills, total int) []int {
 // killRecord is what one kill did, for the report.
 type killRecord struct {
 	At        int           // progress when killed
+	When      time.Time     // when killed
 	Restart   time.Duration // kill to ready again
 	Resumed   time.Duration // kill to progress past At again
 	resumedOK bool
@@ -76,7 +77,7 @@ func (k *killer) run(plan []int) []killRecord {
 		t0 := time.Now()
 		k.crash()
 		k.start()
-		rec := killRecord{At: n, Restart: time.Since(t0)}
+		rec := killRecord{At: n, When: t0, Restart: time.Since(t0)}
 		// Recovery: how long until the pipeline moves again past the point
 		// of the kill (bounded; the next kill point waits anyway).
 		for n < k.total && time.Since(t0) < 2*time.Minute && time.Now().Before(k.deadline) {
