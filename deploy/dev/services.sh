@@ -490,6 +490,9 @@ ch_status() {
 print_env() {
 	echo "export CROWSNEST_TEST_ELASTICSEARCH_URL=http://127.0.0.1:$ES_PORT"
 	echo "export CROWSNEST_TEST_CLICKHOUSE_URL=http://127.0.0.1:$CH_PORT"
+	# The distribution sinks/access starts a secured node of its own from.
+	es_vars
+	if [ -x "$ES_HOME/bin/elasticsearch" ]; then echo "export CROWSNEST_TEST_ES_HOME=$ES_HOME"; fi
 }
 
 services() {
