@@ -223,37 +223,48 @@ func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, o
 // stream-management calls.
 var ErrNoManagementRights = errors.New("this NATS identity may not manage streams")
 
+// ErrInboxRefused is matched (errors.Is) by the error PrepareTopology
+// returns when the server refuses this client its reply subscription: with
+// per-identity permissions, nats.inbox_prefix is not the identity's.
+var ErrInboxRefused = errors.New("the server refused this client's reply inbox")
+
 // PrepareTopology readies the topology for a stage. With ensure it runs
-// topology.Ensure; if the server refuses any of its calls (an identity
-// without management rights, whose denied requests would otherwise each wait
-// out a timeout) it stops at the first refusal and says how to set up
-// instead. Without ensure it runs topology.Verify on streams, which names
-// any missing stream and the setup command. logger may be nil.
+// topology.Ensure; without, topology.Verify on streams, which names any
+// missing stream and the setup command. Either way it stops at the first
+// permission the server refuses (a denied request would otherwise only
+// time out, one after another) and says what to change: an identity
+// without management rights set to ensure, or a client whose
+// nats.inbox_prefix is not its identity's. logger may be nil.
 func PrepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, ensure bool, cfg topology.Config, streams []string, logger *slog.Logger) error {
-	if !ensure {
-		if len(streams) == 0 {
-			return nil
-		}
-		if err := topology.Verify(ctx, js, cfg, streams); err != nil {
-			return fmt.Errorf("verify topology: %w", err)
-		}
+	if !ensure && len(streams) == 0 {
 		return nil
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ectx, cancel := context.WithCancelCause(ctx)
+	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := natsconn.OnPermissionViolation(nc, func(err error) {
-		if strings.Contains(err.Error(), "$JS.API.") {
-			cancel(err)
-		}
-	})
+	stop := natsconn.OnPermissionViolation(nc, cancel)
 	defer stop()
-	err := topology.Ensure(ectx, js, cfg, topology.WithLogger(logger))
-	if cause := context.Cause(ectx); ctx.Err() == nil && errors.Is(cause, nats.ErrPermissionViolation) {
+	var err error
+	if ensure {
+		err = topology.Ensure(pctx, js, cfg, topology.WithLogger(logger))
+	} else if err = topology.Verify(pctx, js, cfg, streams); err != nil {
+		err = fmt.Errorf("verify topology: %w", err)
+	}
+	cause := context.Cause(pctx)
+	if ctx.Err() != nil || !errors.Is(cause, nats.ErrPermissionViolation) {
+		return err
+	}
+	msg := cause.Error()
+	switch {
+	case strings.Contains(msg, "Subscription to"):
+		return fmt.Errorf("prepare topology: %w (%v): set nats.inbox_prefix to this identity's _INBOX_<identity name> (crowsnest nats-auth prints it)",
+			ErrInboxRefused, cause)
+	case ensure:
 		return fmt.Errorf("ensure topology: %w (the server refused %v): ensure_topology: true needs the admin identity; create the topology once with it (%s) and start this stage with ensure_topology: false",
 			ErrNoManagementRights, cause, topology.SetupCommand)
+	default:
+		return fmt.Errorf("verify topology: the server refused %v: this identity may not look at the streams this stage uses (is nats.nkey_file this stage's identity?)", cause)
 	}
-	return err
 }

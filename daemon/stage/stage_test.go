@@ -49,9 +49,14 @@ func (b *identities) natsConfig(id authz.Identity) natsconn.Config {
 
 func (b *identities) connect(t *testing.T, id authz.Identity) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
+	return b.connectWith(t, b.natsConfig(id))
+}
+
+func (b *identities) connectWith(t *testing.T, cfg natsconn.Config) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, js, err := natsconn.Connect(ctx, b.natsConfig(id), nil)
+	nc, js, err := natsconn.Connect(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,23 +87,35 @@ func TestPrepareTopologyWithIdentities(t *testing.T) {
 		id      authz.Identity
 		ensure  bool
 		streams []string
+		noInbox bool
 		want    error
+		says    []string
 	}{
-		{"sink verifies before setup", sinkCH, false, topology.SinkStreams(), topology.ErrMissing},
-		{"processor verifies before setup", processor, false, topology.ProcessorStreams(), topology.ErrMissing},
-		{"sink set to ensure", sinkCH, true, nil, ErrNoManagementRights},
-		{"processor set to ensure", processor, true, nil, ErrNoManagementRights},
-		{"collector set to ensure", collector, true, nil, ErrNoManagementRights},
+		{"sink verifies before setup", sinkCH, false, topology.SinkStreams(), false, topology.ErrMissing, nil},
+		{"processor verifies before setup", processor, false, topology.ProcessorStreams(), false, topology.ErrMissing, nil},
+		{"sink set to ensure", sinkCH, true, nil, false, ErrNoManagementRights, nil},
+		{"processor set to ensure", processor, true, nil, false, ErrNoManagementRights, nil},
+		{"collector set to ensure", collector, true, nil, false, ErrNoManagementRights, nil},
+		{"processor without its inbox prefix", processor, false, topology.ProcessorStreams(), true, ErrInboxRefused, []string{"nats.inbox_prefix"}},
+		{"admin without its inbox prefix", admin, true, nil, true, ErrInboxRefused, []string{"nats.inbox_prefix"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nc, js := b.connect(t, tt.id)
+			ncfg := b.natsConfig(tt.id)
+			if tt.noInbox {
+				ncfg.InboxPrefix = ""
+			}
+			nc, js := b.connectWith(t, ncfg)
 			start := time.Now()
 			err := PrepareTopology(ctx, nc, js, tt.ensure, cfg, tt.streams, log)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
-			for _, s := range []string{topology.SetupCommand, "ensure_topology: false"} {
+			says := tt.says
+			if says == nil {
+				says = []string{topology.SetupCommand, "ensure_topology: false"}
+			}
+			for _, s := range says {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not say %q", err, s)
 				}
