@@ -62,14 +62,15 @@ func embeddedUsers(cfg Config) ([]authz.User, error) {
 func connectStages(ctx context.Context, base natsconn.Config, ids authz.Config, authDir string, logger *slog.Logger) (*stageConns, error) {
 	s := &stageConns{sinks: map[string]busConn{}}
 	connect := func(id authz.Identity) (busConn, error) {
-		cfg := base
+		cfg, log := base, logger
 		if authDir != "" {
 			cfg.Name = "crowsnest-" + id.Name()
 			cfg.NKeyFile = authz.SeedFile(authDir, id)
 			cfg.CredsFile = ""
 			cfg.InboxPrefix = id.InboxPrefix()
+			log = logger.With("identity", id.Name())
 		}
-		nc, js, err := natsconn.Connect(ctx, cfg, logger.With("identity", id.Name()))
+		nc, js, err := natsconn.Connect(ctx, cfg, log)
 		if err != nil {
 			return busConn{}, err
 		}
