@@ -16,7 +16,9 @@
 #          one midpoint is added between the last flat step and the first not flat)
 # STEP     duration of each step (30s); LATENCY: of each latency phase (30s)
 # CEILING  records of the stage-ceiling burst (60000); PEER: audit records through
-#          the peer (100000)
+#          the peer (50000)
+# NOCH     0 skips the second search with the ClickHouse sink stopped (default 1:
+#          the development engine shares the two cores and bounds the first)
 # BIN      where binaries are built (default bin/bench; not bin/chaos, so a
 #          concurrent make chaos does not overwrite them)
 # Needs the development stores: CROWSNEST_TEST_CLICKHOUSE_URL and
@@ -42,7 +44,8 @@ CROWSNEST_BENCH_STEPS="${STEPS:-500,1000,2000,4000,8000}" \
 CROWSNEST_BENCH_STEP="${STEP:-30s}" \
 CROWSNEST_BENCH_LATENCY="${LATENCY:-30s}" \
 CROWSNEST_BENCH_CEILING_EVENTS="${CEILING:-60000}" \
-CROWSNEST_BENCH_PEER_EVENTS="${PEER:-100000}" \
+CROWSNEST_BENCH_PEER_EVENTS="${PEER:-50000}" \
+CROWSNEST_BENCH_WITHOUT_CLICKHOUSE="${NOCH:-1}" \
   go test -count=1 -run '^TestEndToEnd$' -v -timeout 60m ./bench/
 echo "== uptime after: $(uptime)" >&2
 echo "report: $out" >&2

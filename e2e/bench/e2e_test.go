@@ -25,9 +25,10 @@ import (
 //	CROWSNEST_BENCH_STEP             duration of each step (30s)
 //	CROWSNEST_BENCH_LATENCY          duration of each latency phase (30s)
 //	CROWSNEST_BENCH_CEILING_EVENTS   records of the ceiling burst (60000)
-//	CROWSNEST_BENCH_PEER_EVENTS      audit records through the peer (100000)
+//	CROWSNEST_BENCH_PEER_EVENTS      audit records through the peer (50000)
 //	CROWSNEST_BENCH_BENTHOS          the Benthos binary (peer skipped when unset)
 //	CROWSNEST_BENCH_OUT              where the markdown report goes (printed too)
+//	CROWSNEST_BENCH_WITHOUT_CLICKHOUSE=0  skip the second search without the ClickHouse sink
 //	CROWSNEST_BENCH_KEEP=1           keep the ClickHouse database and data streams
 const envGate = "CROWSNEST_BENCH_E2E"
 
@@ -80,10 +81,10 @@ func TestEndToEnd(t *testing.T) {
 	if chURL == "" || esURL == "" {
 		t.Skip("needs CROWSNEST_TEST_CLICKHOUSE_URL and CROWSNEST_TEST_ELASTICSEARCH_URL (make services-up prints them)")
 	}
-	stepDur := envDuration(t, "CROWSNEST_BENCH_STEP", "30s")
+	_ = stepDur(t) // checked before anything starts
 	latDur := envDuration(t, "CROWSNEST_BENCH_LATENCY", "30s")
 	ceilingN := envInt(t, "CROWSNEST_BENCH_CEILING_EVENTS", "60000")
-	peerN := envInt(t, "CROWSNEST_BENCH_PEER_EVENTS", "100000")
+	peerN := envInt(t, "CROWSNEST_BENCH_PEER_EVENTS", "50000")
 	rates := envRates(t)
 
 	src, err := harness.SourceRoot(".")
@@ -167,28 +168,8 @@ func TestEndToEnd(t *testing.T) {
 	rep.ceilings = stageCeilings(t, ctx, p, feeder, ceilingN)
 
 	// 3. The sustained rate: stepped rates until a stage's backlog grows.
-	all := append([]string(nil), sinkNames...)
-	var lastPass, firstFail int
-	for i := 0; i < len(rates); i++ {
-		r := stepRun(t, ctx, p, feeder, all, rates[i], stepDur)
-		rep.steps = append(rep.steps, r)
-		if r.pass {
-			lastPass = rates[i]
-			continue
-		}
-		firstFail = rates[i]
-		break
-	}
-	if lastPass > 0 && firstFail > 0 && firstFail >= lastPass*3/2 {
-		mid := (lastPass + firstFail) / 2
-		r := stepRun(t, ctx, p, feeder, all, mid, stepDur)
-		rep.steps = append(rep.steps, r)
-		if r.pass {
-			lastPass = mid
-		}
-	}
-	rep.sustained = lastPass
-	base := lastPass
+	rep.steps, rep.sustained = search(t, ctx, p, feeder, sinkNames, rates)
+	base := rep.sustained
 	if base == 0 {
 		base = rates[0]
 		rep.notes = append(rep.notes, fmt.Sprintf("No step kept every backlog flat; the latency phases use fractions of the lowest step (%d events/s).", rates[0]))
@@ -197,6 +178,26 @@ func TestEndToEnd(t *testing.T) {
 	// 4. Latencies and resources at 25, 50 and 75 % of it.
 	for _, pct := range []int{25, 50, 75} {
 		rep.latency = append(rep.latency, latencyRun(t, ctx, p, feeder, base*pct/100, pct, latDur))
+	}
+
+	// 4b. The rest of the pipeline without the ClickHouse sink, which on
+	// this machine is the development engine (chDB) sharing the two cores:
+	// the rates above the sustained one again, with its process stopped.
+	if env("CROWSNEST_BENCH_WITHOUT_CLICKHOUSE", "1") != "0" {
+		if err := p.procs["sink-clickhouse"].Stop(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		delete(p.procs, "sink-clickhouse")
+		var above []int
+		for _, r := range rates {
+			if r > rep.sustained {
+				above = append(above, r)
+			}
+		}
+		rep.stepsNoCH, rep.sustainedNoCH = search(t, ctx, p, feeder, []string{"file", "elasticsearch"}, above)
+		if rep.sustainedNoCH == 0 {
+			rep.sustainedNoCH = rep.sustained
+		}
 	}
 
 	// 5. The peer, on audit records of the same mix.
@@ -225,6 +226,39 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// search runs the stepped rates in order until one is not flat, then one
+// midpoint between the last flat step and it when they are 1.5× or more
+// apart, and returns the steps and the highest flat rate (0: none).
+func search(t *testing.T, ctx context.Context, p *pipeline, f *Feeder, sinks []string, rates []int) ([]step, int) {
+	t.Helper()
+	var steps []step
+	var lastPass, firstFail int
+	for _, rate := range rates {
+		r := stepRun(t, ctx, p, f, sinks, rate, stepDur(t))
+		steps = append(steps, r)
+		if !r.pass {
+			firstFail = rate
+			break
+		}
+		lastPass = rate
+	}
+	lo := lastPass
+	if lo == 0 && firstFail > 0 {
+		lo = firstFail / 2 // the step below the first tried
+	}
+	if firstFail > 0 && firstFail >= lo*3/2 && lo > 0 {
+		mid := (lo + firstFail) / 2
+		r := stepRun(t, ctx, p, f, sinks, mid, stepDur(t))
+		steps = append(steps, r)
+		if r.pass {
+			lastPass = max(lastPass, mid)
+		}
+	}
+	return steps, lastPass
+}
+
+func stepDur(t *testing.T) time.Duration { return envDuration(t, "CROWSNEST_BENCH_STEP", "30s") }
 
 func cleanupStores(t *testing.T, p *pipeline) {
 	if os.Getenv("CROWSNEST_BENCH_KEEP") != "" {

@@ -21,6 +21,8 @@ type report struct {
 	ceilings        []ceiling
 	steps           []step
 	sustained       int
+	stepsNoCH       []step
+	sustainedNoCH   int
 	latency         []latency
 	peer            peer
 }
@@ -52,6 +54,23 @@ func lat(s harness.Summary) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<20)) }
+
+func (r *report) stepTable(w func(string, ...any), steps []step) {
+	w("| offered events/s | generated | collector | processor | sink-file | sink-clickhouse | sink-elasticsearch | total | flat | drained after |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range steps {
+		drain := s.drain.Round(time.Second).String()
+		if !s.drained {
+			drain = "not within " + drain
+		}
+		ch := "–"
+		if v, ok := s.slopes["sink-clickhouse"]; ok {
+			ch = fmt.Sprintf("%.0f", v)
+		}
+		w("| %d | %d | %.0f | %.0f | %.0f | %s | %.0f | %.0f ± %.0f | %s | %s |\n", s.rate, s.generated,
+			s.slopes["collector"], s.slopes["processor"], s.slopes["sink-file"], ch, s.slopes["sink-elasticsearch"],
+			s.total, s.totalSE, map[bool]string{true: "yes", false: "**no** (" + s.bottleneck + ")"}[s.pass], drain)
+	}
+}
 
 func (r *report) markdown() string {
 	var b strings.Builder
@@ -85,17 +104,13 @@ func (r *report) markdown() string {
 	}
 
 	w("\n**Stepped rates** (backlog growth over each step's last two thirds, items/s, least squares on 1 s samples; not flat = the total grows by more than %.0f %% of the rate and by more than twice its standard error):\n\n", flatShare*100)
-	w("| offered events/s | generated | collector | processor | sink-file | sink-clickhouse | sink-elasticsearch | total | flat | drained after |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, s := range r.steps {
-		drain := s.drain.Round(time.Second).String()
-		if !s.drained {
-			drain = "not within " + drain
-		}
-		w("| %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f ± %.0f | %s | %s |\n", s.rate, s.generated,
-			s.slopes["collector"], s.slopes["processor"], s.slopes["sink-file"], s.slopes["sink-clickhouse"], s.slopes["sink-elasticsearch"],
-			s.total, s.totalSE, map[bool]string{true: "yes", false: "**no** (" + s.bottleneck + ")"}[s.pass], drain)
-	}
+	r.stepTable(w, r.steps)
 	w("\n**Sustained rate: %d events/s** (the highest flat step).\n\n", r.sustained)
+	if len(r.stepsNoCH) > 0 {
+		w("**Without the ClickHouse sink** (its process stopped after the latency phases; the rates above the sustained one again):\n\n")
+		r.stepTable(w, r.stepsNoCH)
+		w("\n**Sustained rate without the ClickHouse sink: %d events/s.**\n\n", r.sustainedNoCH)
+	}
 
 	w("**Latency** at fractions of it, p50 / p99 in ms (send = the generator's write or POST; file sink: the line read from its file, polled every 50 ms; ClickHouse and Elasticsearch: one in %d audit/Falco records looked up every 250 ms; alert: the alert's line in the file sink):\n\n", probeEvery)
 	w("| load | events/s | collector → file sink | → ClickHouse | → Elasticsearch (search-visible) | collector → alert (file sink) |\n|---|---|---|---|---|---|\n")
