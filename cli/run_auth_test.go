@@ -50,16 +50,26 @@ func freeTCPPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestRunAllInOneWithAuthAndMutualTLS runs `crowsnest run` with
-// embedded.auth_dir and an embedded server requiring client certificates:
-// the real collectors, processor and file sink each connect with the CA,
-// the client certificate and their own seed, the sample reaches the file
-// sink, and the server logs no permission violation, so each stage needs no
-// more than its identity allows. Meanwhile a client with a certificate but
-// no credentials, and one with credentials but no certificate, are refused.
-func TestRunAllInOneWithAuthAndMutualTLS(t *testing.T) {
+// TestRunAllInOneWithAuth runs `crowsnest run` with embedded.auth_dir, on
+// plain TCP and with an embedded server requiring client certificates: the
+// real collectors, processor and file sink each connect with their own seed
+// (and the CA and client certificate), the sample reaches the file sink, and
+// the server logs no permission violation, so each stage needs no more than
+// its identity allows. Meanwhile a client with no credentials (but a
+// certificate, where one is required), and one with the admin seed but no
+// certificate, are refused.
+func TestRunAllInOneWithAuth(t *testing.T) {
+	for _, mtls := range []bool{false, true} {
+		name := "nkeys"
+		if mtls {
+			name = "nkeys and mutual TLS"
+		}
+		t.Run(name, func(t *testing.T) { runWithAuth(t, mtls) })
+	}
+}
+
+func runWithAuth(t *testing.T, mtls bool) {
 	dir := t.TempDir()
-	pki := natstest.NewPKI(t)
 	cfg := newDefaultConfig()
 	cfg.DataDir = dir
 	cfg.Telemetry.Listen = "127.0.0.1:0"
@@ -70,8 +80,13 @@ func TestRunAllInOneWithAuthAndMutualTLS(t *testing.T) {
 	cfg.Sinks.File.Runner.FlushInterval = 50 * time.Millisecond
 	cfg.Embedded.AuthDir = filepath.Join(dir, "auth")
 	cfg.Embedded.Port = freeTCPPort(t)
-	cfg.Embedded.TLS = embedded.TLSConfig{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CAFile, Verify: true}
-	cfg.NATS.TLS = natsconn.TLSConfig{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
+	url := "nats://127.0.0.1:" + strconv.Itoa(cfg.Embedded.Port)
+	if mtls {
+		pki := natstest.NewPKI(t)
+		cfg.Embedded.TLS = embedded.TLSConfig{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CAFile, Verify: true}
+		cfg.NATS.TLS = natsconn.TLSConfig{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
+		url = "tls://127.0.0.1:" + strconv.Itoa(cfg.Embedded.Port)
+	}
 	cfg.resolve()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -84,7 +99,6 @@ func TestRunAllInOneWithAuthAndMutualTLS(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- runAllInOne(ctx, cfg, 20*time.Second, logger, io.Discard) }()
 
-	url := "tls://127.0.0.1:" + strconv.Itoa(cfg.Embedded.Port)
 	refusedWith := func(modify func(*natsconn.Config)) error {
 		c := natsconn.NewDefaultConfig()
 		c.URL = url
@@ -101,13 +115,15 @@ func TestRunAllInOneWithAuthAndMutualTLS(t *testing.T) {
 		return err
 	}
 	if err := refusedWith(func(*natsconn.Config) {}); !errors.Is(err, nats.ErrAuthorization) {
-		t.Errorf("a client with a certificate and no credentials: %v, want an authorization violation", err)
+		t.Errorf("a client with no credentials: %v, want an authorization violation", err)
 	}
-	if err := refusedWith(func(c *natsconn.Config) {
-		c.NKeyFile = authz.SeedFile(cfg.Embedded.AuthDir, authz.Identity{Role: authz.RoleAdmin})
-		c.TLS.CertFile, c.TLS.KeyFile = "", ""
-	}); err == nil || !strings.Contains(err.Error(), "refused this client's TLS certificate") {
-		t.Errorf("a client with the admin seed and no certificate: %v, want refused", err)
+	if mtls {
+		if err := refusedWith(func(c *natsconn.Config) {
+			c.NKeyFile = authz.SeedFile(cfg.Embedded.AuthDir, authz.Identity{Role: authz.RoleAdmin})
+			c.TLS.CertFile, c.TLS.KeyFile = "", ""
+		}); err == nil || !strings.Contains(err.Error(), "refused this client's TLS certificate") {
+			t.Errorf("a client with the admin seed and no certificate: %v, want refused", err)
+		}
 	}
 
 	if err := <-done; err != nil {
@@ -124,8 +140,10 @@ func TestRunAllInOneWithAuthAndMutualTLS(t *testing.T) {
 			t.Errorf("no connection as %s in the log", id)
 		}
 		fi, err := os.Stat(filepath.Join(cfg.Embedded.AuthDir, id+".nk"))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("seed %s: %v %v", id, fi.Mode(), err)
+		if err != nil {
+			t.Errorf("seed %s: %v", id, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("seed %s: mode %v, want 0600", id, fi.Mode().Perm())
 		}
 	}
 }
