@@ -186,7 +186,7 @@ cluster.routing.allocation.disk.threshold_enabled: false
 	defer out.Close()
 	cmd := exec.Command(dir("home/bin/elasticsearch"))
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=" + dir("tmp"),
-		"ES_JAVA_HOME=" + javaHome, "ES_PATH_CONF=" + dir("config"), "ES_TMPDIR=" + dir("tmp"), "ES_JAVA_OPTS=-Xms384m -Xmx384m"}
+		"ES_JAVA_HOME=" + javaHome, "ES_PATH_CONF=" + dir("config"), "ES_TMPDIR=" + dir("tmp"), "ES_JAVA_OPTS=-Xms384m -Xmx384m -XX:TieredStopAtLevel=1"}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group: the launcher starts the server as a child,
 	// and both must go when the test ends.
@@ -218,7 +218,8 @@ cluster.routing.allocation.disk.threshold_enabled: false
 		}
 		return string(b)
 	}
-	deadline := time.Now().Add(150 * time.Second)
+	started := time.Now()
+	deadline := started.Add(150 * time.Second)
 	for {
 		status, body, err := node.call(node.Admin, node.AdminPassword, "GET", "/_cluster/health?wait_for_status=yellow&timeout=1s", "")
 		if err == nil && status == http.StatusOK && strings.Contains(body, `"status":"`) {
@@ -233,6 +234,7 @@ cluster.routing.allocation.disk.threshold_enabled: false
 			t.Fatalf("Elasticsearch not up after 150 s (last: %d %v %s)\n%s", status, err, body, tail())
 		}
 	}
+	t.Logf("secured Elasticsearch up in %s at %s", time.Since(started).Round(100*time.Millisecond), node.URL)
 	status, body, err := node.call(node.Admin, node.AdminPassword, "POST", "/_license/start_trial?acknowledge=true", "")
 	if err != nil || status != http.StatusOK || !strings.Contains(body, `"trial_was_started":true`) {
 		t.Fatalf("start the trial license: %d %v %s", status, err, body)
