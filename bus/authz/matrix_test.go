@@ -152,6 +152,7 @@ func forbidden() map[authz.Identity][]action {
 	rawStream, _ := topology.RawStream(topology.SourceK8sAudit)
 	procDLQ, _ := topology.DeadLetterSubject(topology.ProcessorStage, topology.SourceK8sAudit)
 	esDLQ, _ := topology.DeadLetterSubject("sink-es", topology.SourceK8sAudit)
+	chDLQ, _ := topology.DeadLetterSubject("sink-ch", topology.SourceK8sAudit)
 	otherCollectorDLQ, _ := topology.CollectorDeadLetterSubject(topology.SourceK8sAudit, "node2")
 	ownCollectorDLQ, _ := topology.CollectorDeadLetterSubject(topology.SourceK8sAudit, "node1")
 	unboundCollectorDLQ := topology.DeadLetterSubjectPrefix + "." + topology.CollectorStage + "." + topology.SourceK8sAudit
@@ -235,6 +236,16 @@ func forbidden() map[authz.Identity][]action {
 			pub("take over sink es's consumer", api+"CONSUMER.CREATE."+topology.EventsStream+".sink-es"),
 			pub("inspect sink es's consumer", api+"CONSUMER.INFO."+topology.AlertsStream+".sink-es"),
 		}),
+		// The binding holds both ways, and for each sink.
+		collector2: {
+			pub("publish as collector node1", ownRaw),
+			pub("dead-letter as collector node1", ownCollectorDLQ),
+		},
+		sinkES: {
+			pub("dead-letter as sink ch", chDLQ),
+			pub("read sink ch's consumer", api+"CONSUMER.MSG.NEXT."+topology.EventsStream+".sink-ch"),
+			pub("ack for sink ch", "$JS.ACK."+topology.AlertsStream+".sink-ch.1.1.1.1.1"),
+		},
 		admin: {
 			pub("publish raw", ownRaw),
 			pub("publish events", events),
