@@ -319,7 +319,9 @@ func rawCeiling(ctx context.Context, nc *nats.Conn, mix *Mix, n int) (pub, cons 
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, n)
 	for _, m := range msgs {
-		f, err := js.PublishMsgAsync(m)
+		// A loaded machine can hold 4096 acks back longer than the
+		// default 200 ms stall wait: wait, as a publisher would.
+		f, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute))
 		if err != nil {
 			return 0, 0, 0, fmt.Errorf("raw ceiling publish: %w", err)
 		}
