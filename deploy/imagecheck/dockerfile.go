@@ -30,7 +30,8 @@ type Image struct {
 	// FinalFrom is the final stage's base reference, digest included.
 	FinalFrom string
 	// GoEnv are the environment assignments the go build runs with
-	// (inline on the RUN line or from ENV), e.g. CGO_ENABLED=0.
+	// (inline on the RUN line or from ENV), e.g. CGO_ENABLED=0,
+	// GOTOOLCHAIN=go1.26.10.
 	GoEnv []string
 	// GoFlags are the go build arguments between "build" and the package,
 	// -o and its value removed, with ARG defaults expanded.
@@ -55,7 +56,8 @@ type Image struct {
 // pinned by digest; the final stage on distroless static nonroot with only
 // COPY --from=<build stage> of what the build stage produced; exec-form
 // ENTRYPOINT/CMD (there is no shell); a numeric non-root USER; no ADD of a
-// URL anywhere; exactly one static go build (CGO_ENABLED=0, -trimpath) whose
+// URL anywhere; exactly one static go build (CGO_ENABLED=0, -trimpath, a
+// pinned GOTOOLCHAIN) whose
 // -o is the binary the final stage copies and runs. name labels the errors.
 func Lint(name string, src []byte) (*Image, error) {
 	res, err := parser.Parse(bytes.NewReader(src))
@@ -260,6 +262,9 @@ func lintBuild(st *instructions.Stage, img *Image, fail func(string, ...any)) {
 	if !slices.Contains(img.GoEnv, "CGO_ENABLED=0") {
 		fail("go build without CGO_ENABLED=0: the binary would link libc, which distroless static lacks")
 	}
+	if tc := envValue(img.GoEnv, "GOTOOLCHAIN"); !pinnedToolchain.MatchString(tc) {
+		fail("go build with GOTOOLCHAIN=%q: pin a Go release (goX.Y.Z); the base image's own Go moves with its tag and misses security releases", tc)
+	}
 	if !slices.Contains(img.GoFlags, "-trimpath") {
 		fail("go build without -trimpath: build paths would leak into the binary and break reproducibility")
 	}
@@ -338,6 +343,23 @@ func takesValue(flag string) bool {
 	}
 	return false
 }
+
+// pinnedToolchain is an exact Go release: GOTOOLCHAIN=go1.26.10.
+var pinnedToolchain = regexp.MustCompile(`^go1\.[0-9]+\.[0-9]+$`)
+
+// envValue returns the last value assigned to key in KEY=value pairs.
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+// Toolchain is the Go release the image's go build runs with.
+func (img *Image) Toolchain() string { return envValue(img.GoEnv, "GOTOOLCHAIN") }
 
 func envSlice(m map[string]string) []string {
 	out := make([]string, 0, len(m))

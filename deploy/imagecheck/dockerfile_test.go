@@ -89,6 +89,24 @@ func TestRepositoryDockerfiles(t *testing.T) {
 	}
 }
 
+// Every image builds with the same Go release, the one scripts/govulncheck.sh
+// scans with (it reads it from Dockerfile.processor).
+func TestOneToolchain(t *testing.T) {
+	want := ""
+	for _, im := range images {
+		img, err := Lint(im.file, readDockerfile(t, im.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == "" {
+			want = img.Toolchain()
+		}
+		if img.Toolchain() != want {
+			t.Errorf("%s builds with %s, %s with %s", im.file, img.Toolchain(), images[0].file, want)
+		}
+	}
+}
+
 // moduleDirs lists the workspace module directories pkg depends on.
 func moduleDirs(t *testing.T, pkg string) []string {
 	t.Helper()
@@ -156,6 +174,9 @@ func TestLintRejects(t *testing.T) {
 		{"ADD in final", copyBin, copyBin + "\nADD deploy/ /deploy/", "final stage ADD"},
 		{"cgo on", goBuild, "CGO_ENABLED=1 GOFLAGS=-buildvcs=false go build -trimpath", "CGO_ENABLED=0"},
 		{"cgo default", goBuild, "GOFLAGS=-buildvcs=false go build -trimpath", "CGO_ENABLED=0"},
+		{"toolchain unpinned", "ENV GOTOOLCHAIN=go1.26.10", "ENV GOTOOLCHAIN=auto", "GOTOOLCHAIN"},
+		{"toolchain minor only", "ENV GOTOOLCHAIN=go1.26.10", "ENV GOTOOLCHAIN=go1.26", "GOTOOLCHAIN"},
+		{"toolchain from the base image", "ENV GOTOOLCHAIN=go1.26.10\n", "", "GOTOOLCHAIN"},
 		{"no trimpath", goBuild, "CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build", "-trimpath"},
 		{"binary not copied", copyBin, "COPY --from=build /out/other /crowsnest-collector", "does not copy the go build output"},
 		{"entrypoint not the binary", `ENTRYPOINT ["/crowsnest-collector"]`, `ENTRYPOINT ["/bin/sh"]`, "is not a file the final stage copies"},

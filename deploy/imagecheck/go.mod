@@ -3,15 +3,14 @@ module github.com/crowsnest-siem/crowsnest/deploy/imagecheck
 go 1.26.0
 
 require (
-	github.com/moby/buildkit v0.28.0
-	golang.org/x/mod v0.33.0
+	github.com/moby/buildkit v0.31.1
+	golang.org/x/mod v0.36.0
 )
 
 require (
 	github.com/agext/levenshtein v1.2.3 // indirect
-	github.com/containerd/typeurl/v2 v2.2.3 // indirect
+	github.com/containerd/typeurl/v2 v2.3.0 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
-	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/moby/docker-image-spec v1.3.1 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
