@@ -40,6 +40,48 @@ type Manifest struct {
 // missing value is an error, not an empty string). It returns every
 // non-empty document, in a stable order.
 func Render(dir string, rel Release, vals map[string]any) ([]Manifest, error) {
+	files, err := renderFiles(dir, rel, vals)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []Manifest
+	for _, name := range names {
+		if path.Base(name) == "NOTES.txt" {
+			// Rendered (so a broken NOTES.txt fails here as at install), not a manifest.
+			continue
+		}
+		// Partials are not manifests.
+		if strings.HasPrefix(path.Base(name), "_") {
+			continue
+		}
+		for i, doc := range splitDocuments(files[name]) {
+			out = append(out, Manifest{Source: fmt.Sprintf("%s#%d", name, i), Body: doc})
+		}
+	}
+	return out, nil
+}
+
+// RenderNotes renders the chart as Render does and returns NOTES.txt, what
+// `helm install` prints to the operator.
+func RenderNotes(dir string, rel Release, vals map[string]any) (string, error) {
+	files, err := renderFiles(dir, rel, vals)
+	if err != nil {
+		return "", err
+	}
+	for name, body := range files {
+		if path.Base(name) == "NOTES.txt" {
+			return body, nil
+		}
+	}
+	return "", fmt.Errorf("chart %s has no NOTES.txt", dir)
+}
+
+func renderFiles(dir string, rel Release, vals map[string]any) (map[string]string, error) {
 	ch, err := loader.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load chart %s: %w", dir, err)
@@ -66,26 +108,7 @@ func Render(dir string, rel Release, vals map[string]any) ([]Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var out []Manifest
-	for _, name := range names {
-		if path.Base(name) == "NOTES.txt" {
-			// Rendered (so a broken NOTES.txt fails here as at install), not a manifest.
-			continue
-		}
-		// Partials are not manifests.
-		if strings.HasPrefix(path.Base(name), "_") {
-			continue
-		}
-		for i, doc := range splitDocuments(files[name]) {
-			out = append(out, Manifest{Source: fmt.Sprintf("%s#%d", name, i), Body: doc})
-		}
-	}
-	return out, nil
+	return files, nil
 }
 
 // splitDocuments splits a rendered template at its "---" separator lines
