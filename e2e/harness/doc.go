@@ -14,7 +14,9 @@
 // the store cannot be made to do on demand: 429 for a whole request, chosen
 // _bulk documents failed while the rest are written, connection resets
 // before or after the store executed a request, an answer held after the
-// write; it counts each outcome and each document id.
+// write; it counts each outcome and each document id. StoreProc runs a
+// scenario's own Elasticsearch or ClickHouse engine, to stop and restart
+// without touching the shared development services.
 //
 // It only observes the pipeline through its public surfaces — command lines,
 // configuration files, /readyz, stream contents and the stores — so a

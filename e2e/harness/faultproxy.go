@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -597,8 +596,8 @@ func parseBulk(body []byte) ([]BulkItem, error) {
 			items = append(items, BulkItem{Action: name, Index: meta.Index, ID: meta.ID})
 			if name != "delete" {
 				i++
-				if i >= len(lines) {
-					return nil, errors.New("bulk: action without a document")
+				if i >= len(lines) || len(bytes.TrimSpace(lines[i])) == 0 {
+					return nil, fmt.Errorf("bulk line %d: action without a document", i)
 				}
 			}
 		}

@@ -28,6 +28,7 @@ func TestParseBulk(t *testing.T) {
 		{name: "not an action", body: "{\"x\":1}\n{}\n", wantErr: true},
 		{name: "two keys", body: "{\"create\":{},\"index\":{}}\n{}\n", wantErr: true},
 		{name: "action without document", body: "{\"create\":{\"_id\":\"1\"}}\n", wantErr: true},
+		{name: "blank document line", body: "{\"create\":{\"_id\":\"1\"}}\n  \n{\"x\":1}\n", wantErr: true},
 		{name: "not JSON", body: "create 1\n", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -337,4 +338,32 @@ func deleteIndex(es, index string) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
+}
+
+// FuzzParseBulk: any body parses or is refused without a panic, and a body
+// that parses, rebuilt keeping every document, parses to the same items;
+// dropping the first document drops exactly it.
+func FuzzParseBulk(f *testing.F) {
+	f.Add([]byte("{\"create\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{\"x\":1}\n{\"delete\":{\"_id\":\"2\"}}\n"))
+	f.Add([]byte("{\"index\":{}}\n{}"))
+	f.Add([]byte("\n\n{\"create\":{\"_id\":\"\\u0000\"}}\r\n{}\r\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		items, err := parseBulk(body)
+		if err != nil {
+			return
+		}
+		drop := make([]bool, len(items))
+		again, err := parseBulk(keepBulk(body, items, drop))
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(items) {
+			t.Fatalf("rebuilt body parses to %v (%v), want %v", again, err, items)
+		}
+		if len(items) == 0 {
+			return
+		}
+		drop[0] = true
+		rest, err := parseBulk(keepBulk(body, items, drop))
+		if err != nil || fmt.Sprint(rest) != fmt.Sprint(items[1:]) {
+			t.Fatalf("without the first document: %v (%v), want %v", rest, err, items[1:])
+		}
+	})
 }
