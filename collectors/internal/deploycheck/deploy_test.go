@@ -110,7 +110,8 @@ func hardened(t *testing.T, name string, spec *corev1.PodSpec) {
 }
 
 // checkPolicy checks the audit policy's shape (its Go type lives in
-// k8s.io/apiserver, which the collectors do not need).
+// k8s.io/apiserver, which the collectors do not need; deploy/helm/chartcheck
+// TestAuditPolicy decodes it into that type and evaluates it).
 func checkPolicy(t *testing.T, name string, doc []byte) {
 	var p struct {
 		typeMeta   `json:",inline"`
@@ -118,7 +119,9 @@ func checkPolicy(t *testing.T, name string, doc []byte) {
 		Rules      []struct {
 			Level           string           `json:"level"`
 			Users           []string         `json:"users"`
+			UserGroups      []string         `json:"userGroups"`
 			Verbs           []string         `json:"verbs"`
+			Namespaces      []string         `json:"namespaces"`
 			Resources       []map[string]any `json:"resources"`
 			NonResourceURLs []string         `json:"nonResourceURLs"`
 		} `json:"rules"`
