@@ -172,6 +172,16 @@ func TestElasticsearchOnSecuredNode(t *testing.T) {
 			t.Errorf("%s reads %s: %d documents of %v, want %s", tc.user, tc.index, n, ns, tc.want)
 		}
 	}
+	// The tenant role given by hand to a user without namespaces in its
+	// metadata shows it nothing: an error or no hits, never documents.
+	if st, body, err := node.call(node.Admin, node.AdminPassword, "PUT", "/_security/user/cn_eve", `{"password":"cn-eve-Secret-1","roles":["`+c.Elasticsearch.TenantRole+`"]}`); err != nil || st != http.StatusOK {
+		t.Fatalf("create cn_eve: %d %v %s", st, err, body)
+	}
+	st, body, err := node.call("cn_eve", "cn-eve-Secret-1", "POST", "/"+events+"/_search", `{"query":{"match_all":{}}}`)
+	if err != nil || (st == http.StatusOK && gjson.Get(body, "hits.hits.#").Int() != 0) {
+		t.Errorf("a tenant-role user without namespaces: %d %v %s", st, err, body)
+	}
+	t.Logf("a tenant-role user without namespaces searches: HTTP %d", st)
 	forbidden := func(what, user, method, path, body string) {
 		t.Helper()
 		st, resp, err := node.call(user, pw[user].Value(), method, path, body)
@@ -182,7 +192,7 @@ func TestElasticsearchOnSecuredNode(t *testing.T) {
 	forbidden("writer searches", c.Writer, "POST", "/"+events+"/_search", `{"query":{"match_all":{}}}`)
 	forbidden("writer gets a document", c.Writer, "GET", "/"+events+"/_doc/e1", "")
 	// Deletes address the data stream's backing index.
-	st, body, err := node.call(node.Admin, node.AdminPassword, "GET", "/"+events+"/_settings", "")
+	st, body, err = node.call(node.Admin, node.AdminPassword, "GET", "/"+events+"/_settings", "")
 	var backing string
 	gjson.Parse(body).ForEach(func(k, _ gjson.Result) bool { backing = k.String(); return false })
 	if err != nil || st != http.StatusOK || !strings.HasPrefix(backing, ".ds-"+events) {
