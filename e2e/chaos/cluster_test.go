@@ -75,6 +75,13 @@ func clusterRestarts(t *testing.T, duration time.Duration, rate int, topologyExt
 		t.Fatal(err)
 	}
 	d.collector(live)
+	// /readyz answers 200 once a stage is connected, before its start-up
+	// topology calls are done; a node restart during those made a stage
+	// exit (a trial run: "look up stream ...: context deadline exceeded").
+	// The restarts begin only when every stage has logged "started".
+	for name, p := range d.procs {
+		waitStarted(t, p, name, time.Minute)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -93,6 +100,11 @@ func clusterRestarts(t *testing.T, duration time.Duration, rate int, topologyExt
 			feeding, feedTook = false, time.Since(feedStart)
 			continue
 		case <-time.After(time.Duration(2000+r.IntN(4000)) * time.Millisecond):
+		}
+		for name, p := range d.procs {
+			if exited, err := p.Exited(); exited {
+				t.Fatalf("%s exited during the restarts (%d so far): %v; see %s", name, len(recs), err, p.LogPath())
+			}
 		}
 		rec := restartRecord{node: r.IntN(len(cl.Nodes))}
 		node := cl.Nodes[rec.node]
@@ -139,6 +151,7 @@ func clusterRestarts(t *testing.T, duration time.Duration, rate int, topologyExt
 		if exited, err := p.Exited(); exited {
 			t.Errorf("%s exited: %v; see %s", name, err, p.LogPath())
 		}
+		t.Logf("%s errors: %s", name, metricLines(d.ports[name], "crowsnest_component_errors_total"))
 		if s, err := harness.ScanLog(p.LogPath()); err == nil {
 			t.Logf("%s log: %s", name, s)
 			if len(s.Panics) > 0 {
@@ -227,4 +240,20 @@ func (a *advisories) String() string {
 		parts[i] = fmt.Sprintf("%s ×%d", k, a.byKind[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// waitStarted waits until the stage's log says "started" (its topology is
+// prepared), failing if it exits first or takes longer than limit.
+func waitStarted(t *testing.T, p *harness.Proc, name string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for countLines(p.LogPath(), "msg=started") == 0 {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("%s exited during start-up: %v; see %s", name, err, p.LogPath())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not started within %s; see %s", name, limit, p.LogPath())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -380,11 +380,7 @@ type hostileResult struct {
 }
 
 func (r hostileResult) accounted() int {
-	n := 0
-	for m := range r.events {
-		n++
-		_ = m
-	}
+	n := len(r.events)
 	for m := range r.dead {
 		if _, ok := r.events[m]; !ok {
 			n++
