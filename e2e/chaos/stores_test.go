@@ -304,8 +304,9 @@ func TestElasticsearchStormSmoke(t *testing.T) {
 
 // TestElasticsearchStorm is issue #9's scenario 5: a fault-injecting proxy
 // in front of the real Elasticsearch answers 30% of the documents of each
-// _bulk 429 for 20 s and resets connections (before the request reaches the
-// server, and after it executed it); then passes everything. The proxy's
+// _bulk 429 for 20 s, some whole requests 429, and resets connections
+// (before the request reaches the server, and after it executed it); then
+// passes everything. The proxy's
 // per-document counts prove that only failed documents were sent again: for
 // every id, times sent = times failed + 1.
 func TestElasticsearchStorm(t *testing.T) {
@@ -342,6 +343,8 @@ func esStorm(t *testing.T, records, rate int, storm, budget time.Duration) {
 			return harness.Decision{Action: harness.ResetBefore}
 		case bulks%9 == 4:
 			return harness.Decision{Action: harness.ResetAfter}
+		case bulks%13 == 6:
+			return harness.Decision{Action: harness.Reject} // 429 for the whole request
 		}
 		fail := make([]bool, len(req.Items))
 		for i := range fail {
@@ -360,7 +363,7 @@ func esStorm(t *testing.T, records, rate int, storm, budget time.Duration) {
 
 	c := proxy.Counts()
 	t.Logf("proxy, whole run: %+v", c)
-	if during.ItemsInjected == 0 || during.ResetsBefore == 0 || during.ResetsAfter == 0 {
+	if during.ItemsInjected == 0 || during.ResetsBefore == 0 || during.ResetsAfter == 0 || during.Rejected == 0 {
 		t.Errorf("the storm injected too little to prove anything: %+v", during)
 	}
 	// Every document sent again was answered a failure before, and every
@@ -380,7 +383,7 @@ func esStorm(t *testing.T, records, rate int, storm, budget time.Duration) {
 			short++
 		}
 	}
-	t.Logf("documents: %d distinct, %d sent again, %d failures answered (%d injected 429, %d in reset or refused requests, %d failed by the server itself)",
+	t.Logf("documents: %d distinct, %d sent again, %d failures answered (%d injected 429, %d in reset or wholly refused requests, %d failed by the server itself)",
 		len(proxy.Items()), resent, failed, c.ItemsInjected, c.ItemsLost, c.ItemsStoreFail)
 	if extra > 0 {
 		t.Errorf("%d documents were sent again without having failed (a whole-batch resend or a redelivery), e.g. %v", extra, sample)
