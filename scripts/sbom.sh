@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A CycloneDX SBOM (JSON) per image, from the Go module graph of exactly the
 # package and build constraints each Dockerfile builds (CGO_ENABLED=0,
-# linux), standard library included. Then deploy/imagecheck's TestSBOMs
+# linux, the Dockerfiles' GOTOOLCHAIN), standard library included. Then deploy/imagecheck's TestSBOMs
 # checks each file parses, names the Dockerfile's package and lists the
 # dependencies that image must carry.
 #   make sbom [SBOM_DIR=bin/sbom] [GOARCH=amd64]
@@ -21,13 +21,21 @@ if [[ ! -x $tool ]]; then
 	mv "$tmp/cyclonedx-gomod" "$tool"
 fi
 
+# The Go release the images build with (their GOTOOLCHAIN): the standard
+# library in the SBOM must be the one that ships.
+toolchain=$(sed -n 's/^ENV GOTOOLCHAIN=\(go[0-9.]*\)$/\1/p' deploy/docker/Dockerfile.processor)
+if [[ -z $toolchain ]]; then
+	echo "sbom: no ENV GOTOOLCHAIN=goX.Y.Z in deploy/docker/Dockerfile.processor" >&2
+	exit 2
+fi
+
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # image  module-dir  main-package-in-module (as in deploy/docker/Dockerfile.<image>)
 while read -r image module main; do
 	args=(app -json -std -licenses -output "$out/$image.cdx.json")
 	[[ $main != . ]] && args+=(-main "$main")
-	CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH:-amd64} "$tool" "${args[@]}" "$module"
+	GOTOOLCHAIN=$toolchain CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH:-amd64} "$tool" "${args[@]}" "$module"
 	echo "sbom: $out/$image.cdx.json"
 done <<'TABLE'
 collector collectors cmd/crowsnest-collector

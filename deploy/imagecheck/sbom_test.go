@@ -45,7 +45,7 @@ type cdxComponent struct {
 // not CycloneDX, a main component other than the Dockerfile's package,
 // a listed module without a version (workspace modules excepted: they are
 // built from the same tree), a required module or the standard library
-// missing.
+// missing, or a standard library other than the image's Go release.
 func checkSBOM(data []byte, img *Image, required []string) error {
 	var bom cdxBOM
 	if err := json.Unmarshal(data, &bom); err != nil {
@@ -71,6 +71,9 @@ func checkSBOM(data []byte, img *Image, required []string) error {
 	have := map[string]bool{}
 	for _, c := range bom.Components {
 		have[c.Name] = true
+		if c.Name == "std" && img.Toolchain() != "" && c.Version != img.Toolchain() {
+			return fmt.Errorf("standard library %s, but the image builds with %s", c.Version, img.Toolchain())
+		}
 		if c.Version == "" && !strings.HasPrefix(c.Name, prefix) {
 			return fmt.Errorf("component %s has no version", c.Name)
 		}
@@ -114,7 +117,7 @@ func TestSBOMs(t *testing.T) {
 // checkSBOM must refuse SBOMs that miss the point, or TestSBOMs proves
 // nothing.
 func TestCheckSBOMRejects(t *testing.T) {
-	img := &Image{Package: "./sinks/cmd/crowsnest-sink"}
+	img := &Image{Package: "./sinks/cmd/crowsnest-sink", GoEnv: []string{"GOTOOLCHAIN=go1.26.8"}}
 	good := `{"bomFormat":"CycloneDX","specVersion":"1.6",
 	 "metadata":{"component":{"type":"application","name":"github.com/crowsnest-siem/crowsnest/sinks","purl":"pkg:golang/github.com/crowsnest-siem/crowsnest/sinks@v0?type=module#cmd/crowsnest-sink"}},
 	 "components":[{"name":"std","version":"go1.26.8"},{"name":"github.com/tidwall/gjson","version":"v1.20.2"},{"name":"github.com/crowsnest-siem/crowsnest/bus"}],
@@ -130,6 +133,7 @@ func TestCheckSBOMRejects(t *testing.T) {
 		{"no std", `{"name":"std","version":"go1.26.8"},`, ``, "does not list std"},
 		{"missing dependency", `"github.com/tidwall/gjson","version"`, `"github.com/tidwall/match","version"`, "does not list github.com/tidwall/gjson"},
 		{"unversioned third party", `"version":"v1.20.2"`, `"version":""`, "has no version"},
+		{"other Go release", `"version":"go1.26.8"`, `"version":"go1.26.7"`, "but the image builds with go1.26.8"},
 		{"no graph", `"dependencies":[{"ref":"x","dependsOn":["y"]}]`, `"dependencies":[]`, "no dependency graph"},
 	}
 	for _, tt := range tests {
