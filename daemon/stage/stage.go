@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -206,7 +207,7 @@ func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, o
 		}
 		return nil
 	})
-	if err := PrepareTopology(ctx, nc, js, c.EnsureTopology, c.Topology, o.streams, logger); err != nil {
+	if err := prepareTopology(ctx, nc, js, c.EnsureTopology, c.Topology, o.streams, logger, topologyRetryFor); err != nil {
 		return err
 	}
 	logger.Info("started")
@@ -267,4 +268,48 @@ func PrepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 	default:
 		return fmt.Errorf("verify topology: the server refused %v: this identity may not look at the streams this stage uses (is nats.nkey_file this stage's identity?)", cause)
 	}
+}
+
+// topologyRetryFor bounds how long start-up waits out a JetStream that does
+// not answer: a cluster node restarting or a meta leader being elected
+// made a stage exit on its first timed-out topology call (found by
+// e2e/chaos TestClusterRestarts).
+const topologyRetryFor = 2 * time.Minute
+
+// prepareTopology is PrepareTopology retried, with backoff and a warning
+// each time, while its error is transient (see transientJetStream), for at
+// most limit; then it returns the last error.
+func prepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, ensure bool, cfg topology.Config, streams []string, logger *slog.Logger, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := PrepareTopology(ctx, nc, js, ensure, cfg, streams, logger)
+		if err == nil || ctx.Err() != nil || !transientJetStream(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		logger.Warn("JetStream did not answer the start-up topology calls; retrying", "attempt", attempt, "retry_in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// transientJetStream reports whether err says JetStream did not answer now
+// (a timeout, no responders, the cluster unavailable, JetStream not up yet)
+// rather than refused: a refusal (permissions, a conflicting stream) does
+// not go away by asking again.
+func transientJetStream(err error) bool {
+	if errors.Is(err, ErrNoManagementRights) || errors.Is(err, ErrInboxRefused) || errors.Is(err, nats.ErrPermissionViolation) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return true
+	}
+	// 10008: JetStream system temporarily unavailable (no meta leader).
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10008
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,6 +216,80 @@ func TestMainTakesNoCredentialArguments(t *testing.T) {
 		}
 		if strings.Contains(stderr.String(), args[1]) {
 			t.Errorf("%v: the value was echoed: %s", args, stderr.String())
+		}
+	}
+}
+
+// A stage starting while its server is away (a cluster node restarting, a
+// server not up yet) waits it out instead of exiting on the first
+// timed-out topology call; with no time to retry it fails as before.
+func TestPrepareTopologyWaitsOutAnAbsentServer(t *testing.T) {
+	cfg := natstest.Config(t)
+	srv := natstest.StartWith(t, cfg)
+	cfg.Port = srv.NATS().Addr().(*net.TCPAddr).Port
+	ncfg := natsconn.NewDefaultConfig()
+	ncfg.URL = srv.ClientURL()
+	ncfg.Reconnect.Wait = 100 * time.Millisecond
+	// No deadline: JetStream calls then take their own timeout, as in a
+	// stage (a context deadline would replace it); limit bounds the wait.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nc, _, err := natsconn.Connect(ctx, ncfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	// A short API timeout keeps each failed attempt short.
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	logger := slog.New(slog.DiscardHandler)
+
+	if err := prepareTopology(ctx, nc, js, true, topology.NewDefaultConfig(), nil, logger, 0); err == nil || !transientJetStream(err) {
+		t.Fatalf("without retries, with the server away: %v, want a transient error", err)
+	}
+
+	back := make(chan *embedded.Server, 1)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		s, err := embedded.Start(ctx, cfg, logger)
+		if err != nil {
+			t.Errorf("restart the server: %v", err)
+		}
+		back <- s
+	}()
+	start := time.Now()
+	err = prepareTopology(ctx, nc, js, true, topology.NewDefaultConfig(), nil, logger, 30*time.Second)
+	if s := <-back; s != nil {
+		t.Cleanup(s.Shutdown)
+	}
+	if err != nil {
+		t.Fatalf("prepare topology across a server restart: %v", err)
+	}
+	if _, err := js.Stream(ctx, topology.EventsStream); err != nil {
+		t.Fatalf("events stream after prepare: %v", err)
+	}
+	t.Logf("topology prepared %s after the first attempt, across the server's absence", time.Since(start).Round(time.Millisecond))
+}
+
+func TestTransientJetStream(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("look up stream X: %w", context.DeadlineExceeded), true},
+		{errors.Join(errors.New("other"), fmt.Errorf("x: %w", nats.ErrTimeout)), true},
+		{fmt.Errorf("x: %w", jetstream.ErrJetStreamNotEnabled), true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{fmt.Errorf("ensure topology: %w (refused)", ErrNoManagementRights), false},
+		{fmt.Errorf("x: %w: %w", context.DeadlineExceeded, ErrInboxRefused), false},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10058, Description: "stream name already in use"}, false},
+		{errors.New("stream CROWSNEST_EVENTS: subjects differ"), false},
+	} {
+		if got := transientJetStream(tc.err); got != tc.want {
+			t.Errorf("transientJetStream(%v) = %t, want %t", tc.err, got, tc.want)
 		}
 	}
 }
