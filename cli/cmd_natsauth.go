@@ -11,7 +11,7 @@ import (
 	"github.com/crowsnest-siem/crowsnest/bus/authz"
 )
 
-// newNATSAuthCommand generates the NATS identities of docs/security.md.
+// newNATSAuthCommand generates the NATS identities of docs/bus-security.md.
 func newNATSAuthCommand() *cobra.Command {
 	var seeds, out string
 	cmd := &cobra.Command{
@@ -20,7 +20,7 @@ func newNATSAuthCommand() *cobra.Command {
 		Long: "Reads the identities (collectors, sinks, partitions) from IDENTITIES.yaml, keeps one nkey\n" +
 			"seed per identity in --seeds (created 0600; existing seeds are reused), and writes the\n" +
 			"nats-server authorization block (public keys and allow lists, no secret) to --out or stdout.\n" +
-			"See docs/security.md.",
+			"See docs/bus-security.md.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if seeds == "" {

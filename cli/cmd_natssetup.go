@@ -36,7 +36,7 @@ func newNATSSetupCommand() *cobra.Command {
 			"partition consumers and a consumer per enabled sink. Run it once per deployment and after\n" +
 			"changing topology, then start every stage with ensure_topology: false under its own\n" +
 			"identity. --check changes nothing and fails if a stream is missing or incompatible.\n" +
-			"See docs/security.md.",
+			"See docs/bus-security.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadSetupConfig(configPathFromEnv(configPath))

@@ -43,7 +43,7 @@ type EmbeddedConfig struct {
 	// authentication and every stage of the all-in-one connect as its own
 	// identity (bus/authz: admin, processor, collector-<collectors.publish.collector_id>,
 	// sink-<name> per enabled sink), with the least-privilege permissions of
-	// docs/security.md. The identities' seeds are kept here (created 0600 in a
+	// docs/bus-security.md. The identities' seeds are kept here (created 0600 in a
 	// 0700 directory on first run, reused after); admin.nk lets an operator
 	// connect. Empty: no authentication, which is fine while host is 127.0.0.1
 	// on a single-user machine.

@@ -34,7 +34,7 @@ func (s *syncBuffer) String() string {
 }
 
 // TestPublisherAsItsNATSIdentity runs the real Publisher with a collector's
-// generated NATS identity (docs/security.md): records and dead-letters of
+// generated NATS identity (docs/bus-security.md): records and dead-letters of
 // its own id are stored; a Publisher claiming another collector's id is
 // refused by the server and stores nothing.
 func TestPublisherAsItsNATSIdentity(t *testing.T) {

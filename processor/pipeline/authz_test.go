@@ -43,7 +43,7 @@ func (l *lockedLog) String() string {
 
 // TestPipelineAsItsNATSIdentity runs the real pipeline (partition
 // membership, consumers, detection state, publishes, dead-letters) with the
-// processor's generated NATS identity (docs/security.md), fed by a collector
+// processor's generated NATS identity (docs/bus-security.md), fed by a collector
 // with its own identity, and wants no permission violation.
 func TestPipelineAsItsNATSIdentity(t *testing.T) {
 	seeds := t.TempDir()

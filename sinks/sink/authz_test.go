@@ -70,7 +70,7 @@ func (s *rejectingSink) count() int {
 }
 
 // TestRunnerAsItsNATSIdentity runs the real Runner with a sink's generated
-// NATS identity (docs/security.md): it creates its own consumers, reads
+// NATS identity (docs/bus-security.md): it creates its own consumers, reads
 // events and alerts, acks, and dead-letters under its own stage, with no
 // permission violation.
 func TestRunnerAsItsNATSIdentity(t *testing.T) {
