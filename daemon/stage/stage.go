@@ -297,19 +297,11 @@ func prepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 	}
 }
 
-// transientJetStream reports whether err says JetStream did not answer now
-// (a timeout, no responders, the cluster unavailable, JetStream not up yet)
-// rather than refused: a refusal (permissions, a conflicting stream) does
-// not go away by asking again.
+// transientJetStream is topology.Transient, except that this stage's
+// refused identity or reply inbox is never transient.
 func transientJetStream(err error) bool {
-	if errors.Is(err, ErrNoManagementRights) || errors.Is(err, ErrInboxRefused) || errors.Is(err, nats.ErrPermissionViolation) {
+	if errors.Is(err, ErrNoManagementRights) || errors.Is(err, ErrInboxRefused) {
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
-		return true
-	}
-	// 10008: JetStream system temporarily unavailable (no meta leader).
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10008
+	return topology.Transient(err)
 }
