@@ -18,6 +18,14 @@ type Config struct {
 	// crowsnest.raw.<source>.<collector>.<key> (publish.Config.CollectorID),
 	// one identity each so that one compromised node cannot publish as another.
 	Collectors []string `yaml:"collectors"`
+	// NodeCollectors adds one identity, node-collectors, shared by collectors
+	// whose ids are not known in advance: a Kubernetes DaemonSet, whose
+	// collector id is its node's name (collector_id_from_node) and whose pods
+	// all mount one Secret. It may publish under any collector id except
+	// those in Collectors (they have identities of their own: the audit
+	// webhook, sidecars), so a compromised node can forge other nodes'
+	// records but never theirs (docs/SECURITY.md, residual risks).
+	NodeCollectors bool `yaml:"node_collectors"`
 	// Sinks are sink names: each reads through its durable sink-<name>.
 	Sinks []string `yaml:"sinks"`
 	// Partitions is topology.partitions: the processor may use the consumers
@@ -58,8 +66,8 @@ func (c Config) Validate() error {
 	if c.Partitions < 0 || c.Partitions > topology.MaxPartitions {
 		errs = append(errs, fielderr.New("partitions", "must be 0 (the default, %d) or 1..%d like topology.partitions, got %d", topology.DefaultPartitions, topology.MaxPartitions, c.Partitions))
 	}
-	if len(c.Collectors) == 0 && len(c.Sinks) == 0 {
-		errs = append(errs, fielderr.New("", "no collectors and no sinks: list at least one"))
+	if len(c.Collectors) == 0 && len(c.Sinks) == 0 && !c.NodeCollectors {
+		errs = append(errs, fielderr.New("", "no collectors, node_collectors or sinks: list at least one"))
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,8 @@ const (
 	RoleProcessor Role = "processor"
 	RoleSink      Role = "sink"
 	RoleAdmin     Role = "admin"
+	// RoleNodeCollectors is Config.NodeCollectors' shared identity.
+	RoleNodeCollectors Role = "node-collectors"
 )
 
 // Identity is one NATS user: a role and, for collectors and sinks, the
@@ -37,10 +39,13 @@ func (i Identity) Name() string {
 // cannot read other clients' JetStream replies under the shared _INBOX.
 func (i Identity) InboxPrefix() string { return "_INBOX_" + i.Name() }
 
-// Permissions are allow lists; anything not allowed is denied.
+// Permissions are allow lists; anything not allowed is denied. PublishDeny
+// carves exceptions out of Publish (only the node-collectors identity has
+// any: the collector ids that have identities of their own).
 type Permissions struct {
-	Publish   []string
-	Subscribe []string
+	Publish     []string
+	PublishDeny []string
+	Subscribe   []string
 }
 
 // Identities returns every identity cfg describes: the admin, the
@@ -49,6 +54,9 @@ func (c Config) Identities() []Identity {
 	ids := []Identity{{Role: RoleAdmin}, {Role: RoleProcessor}}
 	for _, id := range c.Collectors {
 		ids = append(ids, Identity{Role: RoleCollector, ID: id})
+	}
+	if c.NodeCollectors {
+		ids = append(ids, Identity{Role: RoleNodeCollectors})
 	}
 	for _, n := range c.Sinks {
 		ids = append(ids, Identity{Role: RoleSink, ID: n})
@@ -92,6 +100,25 @@ func (c Config) Permissions(id Identity) Permissions {
 				topology.DeadLetterSubjectPrefix + "." + topology.CollectorStage + ".*." + id.ID,
 			},
 			Subscribe: []string{inbox},
+		}
+	case RoleNodeCollectors:
+		// Any collector token (a node's name, unknown in advance), except
+		// the collectors with identities of their own: wildcards are whole
+		// tokens, so the exceptions are a deny list.
+		var deny []string
+		for _, other := range c.Collectors {
+			deny = append(deny,
+				topology.RawSubjectPrefix+".*."+other+".*",
+				topology.DeadLetterSubjectPrefix+"."+topology.CollectorStage+".*."+other,
+			)
+		}
+		return Permissions{
+			Publish: []string{
+				topology.RawSubjectPrefix + ".*.*.*",
+				topology.DeadLetterSubjectPrefix + "." + topology.CollectorStage + ".*.*",
+			},
+			PublishDeny: deny,
+			Subscribe:   []string{inbox},
 		}
 	case RoleProcessor:
 		var pub []string

@@ -120,7 +120,10 @@ func NkeyUsers(users []User) []*server.NkeyUser {
 		out = append(out, &server.NkeyUser{
 			Nkey: u.NKey,
 			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: append([]string(nil), u.Permissions.Publish...)},
+				Publish: &server.SubjectPermission{
+					Allow: append([]string(nil), u.Permissions.Publish...),
+					Deny:  append([]string(nil), u.Permissions.PublishDeny...),
+				},
 				Subscribe: &server.SubjectPermission{Allow: append([]string(nil), u.Permissions.Subscribe...)},
 			},
 		})
@@ -138,7 +141,12 @@ func ServerConfig(users []User) string {
 	for _, u := range users {
 		fmt.Fprintf(&b, "    # %s\n", u.Name())
 		fmt.Fprintf(&b, "    {\n      nkey: %s\n      permissions: {\n", u.NKey)
-		fmt.Fprintf(&b, "        publish: { allow: %s }\n", list(u.Permissions.Publish, "          "))
+		if len(u.Permissions.PublishDeny) > 0 {
+			fmt.Fprintf(&b, "        publish: {\n          allow: %s\n          deny: %s\n        }\n",
+				list(u.Permissions.Publish, "            "), list(u.Permissions.PublishDeny, "            "))
+		} else {
+			fmt.Fprintf(&b, "        publish: { allow: %s }\n", list(u.Permissions.Publish, "          "))
+		}
 		fmt.Fprintf(&b, "        subscribe: { allow: %s }\n", list(u.Permissions.Subscribe, "          "))
 		b.WriteString("      }\n    }\n")
 	}
