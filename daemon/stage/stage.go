@@ -124,6 +124,9 @@ type Option func(*options)
 
 type options struct {
 	streams []string
+	// awaitSetup bounds how long start-up waits for streams that do not
+	// exist yet (ensure_topology off); 0 fails at once.
+	awaitSetup time.Duration
 }
 
 // WithStreams names the streams the stage uses (topology.ProcessorStreams,
@@ -138,7 +141,7 @@ func WithStreams(names []string) Option {
 // process exit code. run must return once its context is cancelled and its
 // work is drained.
 func Main(name string, cfg Root, args []string, stderr io.Writer, run func(ctx context.Context, env *Env) error, opts ...Option) int {
-	var o options
+	o := options{awaitSetup: setupWaitFor}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -207,7 +210,7 @@ func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, o
 		}
 		return nil
 	})
-	if err := prepareTopology(ctx, nc, js, c.EnsureTopology, c.Topology, o.streams, logger, topologyRetryFor); err != nil {
+	if err := prepareTopology(ctx, nc, js, c.EnsureTopology, c.Topology, o.streams, logger, topologyRetryFor, o.awaitSetup); err != nil {
 		return err
 	}
 	logger.Info("started")
@@ -276,18 +279,40 @@ func PrepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 // e2e/chaos TestClusterRestarts).
 const topologyRetryFor = 2 * time.Minute
 
+// setupWaitFor bounds how long a stage verifying the topology waits for
+// missing streams: in a deployment the admin's crowsnest nats-setup (a Helm
+// hook Job) may run after the stages start, and a stage that waits starts
+// as soon as the streams exist instead of crash-looping into a growing
+// restart back-off. After it the stage exits naming the missing streams.
+const setupWaitFor = 10 * time.Minute
+
 // prepareTopology is PrepareTopology retried, with backoff and a warning
 // each time, while its error is transient (see transientJetStream), for at
-// most limit; then it returns the last error.
-func prepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, ensure bool, cfg topology.Config, streams []string, logger *slog.Logger, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
+// most limit, or while streams are missing (topology.ErrMissing, verify
+// mode), for at most awaitSetup; then it returns the last error.
+func prepareTopology(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, ensure bool, cfg topology.Config, streams []string, logger *slog.Logger, limit, awaitSetup time.Duration) error {
+	begin := time.Now()
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := PrepareTopology(ctx, nc, js, ensure, cfg, streams, logger)
-		if err == nil || ctx.Err() != nil || !transientJetStream(err) || time.Now().Add(wait).After(deadline) {
+		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		logger.Warn("JetStream did not answer the start-up topology calls; retrying", "attempt", attempt, "retry_in", wait, "error", err)
+		var deadline time.Time
+		msg := "JetStream did not answer the start-up topology calls; retrying"
+		switch {
+		case transientJetStream(err):
+			deadline = begin.Add(limit)
+		case !ensure && errors.Is(err, topology.ErrMissing):
+			deadline = begin.Add(awaitSetup)
+			msg = "streams missing: waiting for " + topology.SetupCommand
+		default:
+			return err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		logger.Warn(msg, "attempt", attempt, "retry_in", wait, "error", err)
 		select {
 		case <-ctx.Done():
 			return err

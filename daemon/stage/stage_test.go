@@ -196,6 +196,72 @@ func TestStartAsAnIdentity(t *testing.T) {
 	}
 }
 
+// TestStartWaitsForSetup: a stage verifying the topology that starts before
+// the admin's nats-setup (a Helm hook Job runs after the Deployments) waits
+// for the streams and starts once they exist, instead of exiting.
+func TestStartWaitsForSetup(t *testing.T) {
+	b := startWithIdentities(t)
+	path := filepath.Join(t.TempDir(), "crowsnest.yaml")
+	conf := fmt.Sprintf("ensure_topology: false\nnats:\n  url: %s\n  nkey_file: %s\n  inbox_prefix: %s\n",
+		b.srv.ClientURL(), authz.SeedFile(b.seeds, sinkCH), sinkCH.InboxPrefix())
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ran := make(chan struct{})
+	run := func(ctx context.Context, env *Env) error {
+		close(ran)
+		_, err := env.JetStream.Stream(ctx, topology.EventsStream)
+		return err
+	}
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() {
+		o := options{streams: topology.SinkStreams(), awaitSetup: 20 * time.Second}
+		done <- start(ctx, "crowsnest-sink", path, &testRoot{Common: NewCommon()}, io.Discard, o, run)
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("start returned before setup: %v", err)
+	case <-ran:
+		t.Fatal("run started before setup")
+	default:
+	}
+	anc, ajs := b.connect(t, admin)
+	if err := PrepareTopology(ctx, anc, ajs, true, topology.NewDefaultConfig(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("start after setup: %v", err)
+	}
+	select {
+	case <-ran:
+	default:
+		t.Fatal("run never called")
+	}
+	t.Logf("started %s after the first attempt, once the admin had set up", time.Since(began).Round(time.Millisecond))
+
+	// With a bound shorter than the setup takes, it gives up naming the
+	// missing streams.
+	b2 := startWithIdentities(t)
+	conf = fmt.Sprintf("ensure_topology: false\nnats:\n  url: %s\n  nkey_file: %s\n  inbox_prefix: %s\n",
+		b2.srv.ClientURL(), authz.SeedFile(b2.seeds, sinkCH), sinkCH.InboxPrefix())
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	began = time.Now()
+	o := options{streams: topology.SinkStreams(), awaitSetup: time.Second}
+	err := start(ctx, "crowsnest-sink", path, &testRoot{Common: NewCommon()}, io.Discard, o, func(context.Context, *Env) error { return nil })
+	if !errors.Is(err, topology.ErrMissing) {
+		t.Fatalf("no setup within the bound: %v, want the missing topology", err)
+	}
+	if d := time.Since(began); d < 500*time.Millisecond || d > 10*time.Second {
+		t.Errorf("gave up after %s with a 1s bound", d)
+	}
+}
+
 // TestMainTakesNoCredentialArguments: a stage binary's only argument is
 // -config; a seed or password on the command line (visible in ps) is an
 // error, not an alternative.
@@ -247,7 +313,7 @@ func TestPrepareTopologyWaitsOutAnAbsentServer(t *testing.T) {
 	srv.Shutdown()
 	logger := slog.New(slog.DiscardHandler)
 
-	if err := prepareTopology(ctx, nc, js, true, topology.NewDefaultConfig(), nil, logger, 0); err == nil || !transientJetStream(err) {
+	if err := prepareTopology(ctx, nc, js, true, topology.NewDefaultConfig(), nil, logger, 0, 0); err == nil || !transientJetStream(err) {
 		t.Fatalf("without retries, with the server away: %v, want a transient error", err)
 	}
 
@@ -261,7 +327,7 @@ func TestPrepareTopologyWaitsOutAnAbsentServer(t *testing.T) {
 		back <- s
 	}()
 	start := time.Now()
-	err = prepareTopology(ctx, nc, js, true, topology.NewDefaultConfig(), nil, logger, 30*time.Second)
+	err = prepareTopology(ctx, nc, js, true, topology.NewDefaultConfig(), nil, logger, 30*time.Second, 0)
 	if s := <-back; s != nil {
 		t.Cleanup(s.Shutdown)
 	}
