@@ -96,7 +96,7 @@ type Pipeline struct {
 	pm   partitionMetrics
 
 	errMu sync.Mutex
-	errs  []error // consumers that failed while running
+	errs  []error // the membership's failure (a partition consumer retries instead)
 }
 
 // New builds a pipeline; Run starts it.
@@ -324,14 +324,7 @@ func (p *Pipeline) startPartition(ctx context.Context, part int) *partitionWorke
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cons, err := p.js.Consumer(wctx, stream, topology.ProcessorConsumerName(part))
-			if err == nil {
-				err = p.consume(wctx, src, cons)
-			}
-			if err != nil && wctx.Err() == nil {
-				p.log.Error("partition consumer failed", "stream", stream, "partition", part, "error", err)
-				p.addErr(fmt.Errorf("processor on %s partition %d: %w", stream, part, err))
-			}
+			p.keepConsuming(wctx, src, stream, part)
 		}()
 	}
 	go func() {
@@ -339,6 +332,54 @@ func (p *Pipeline) startPartition(ctx context.Context, part int) *partitionWorke
 		close(w.done)
 	}()
 	return w
+}
+
+// maxConsumerRetryDelay bounds the wait between attempts to consume a
+// partition again after a failure.
+const maxConsumerRetryDelay = 30 * time.Second
+
+// keepConsuming consumes part of src's raw stream until ctx ends. A failure
+// — the consumer lookup timing out while a cluster node restarts, the
+// consumer lost with a server's store or deleted — is retried with backoff,
+// the consumer made again if it is gone: the partition stays this
+// replica's, so giving up would leave it unconsumed until the replica
+// stops (found by TestClusterRestartsSmoke: a partition stalled for good).
+func (p *Pipeline) keepConsuming(ctx context.Context, src, stream string, part int) {
+	delay := p.cfg.RetryDelay
+	for ctx.Err() == nil {
+		consumed, err := p.consumePartition(ctx, src, stream, part)
+		if err == nil || ctx.Err() != nil {
+			return // consume returns nil only once ctx is done
+		}
+		if consumed {
+			delay = p.cfg.RetryDelay // it ran: a fresh failure, not the same one again
+		}
+		p.log.Error("partition consumer failed; retrying", "stream", stream, "partition", part, "retry_in", delay, "error", err)
+		p.set.Metrics.Error(telemetry.ReadFailed, telemetry.StageReceiving)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxConsumerRetryDelay)
+	}
+}
+
+// consumePartition looks part's consumer up (making it again when it is
+// gone) and consumes it; consumed reports whether consuming started.
+func (p *Pipeline) consumePartition(ctx context.Context, src, stream string, part int) (consumed bool, err error) {
+	name := topology.ProcessorConsumerName(part)
+	cons, err := p.js.Consumer(ctx, stream, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		var cc jetstream.ConsumerConfig
+		if cc, err = topology.ProcessorConsumerConfig(src, part, p.set.Consumer); err == nil {
+			cons, err = topology.EnsureConsumer(ctx, p.js, topology.ConsumerDecl{Stream: stream, Config: cc})
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
+	}
+	return true, p.consume(ctx, src, cons)
 }
 
 // unpin releases this replica's pin on part's consumers, if it holds it.

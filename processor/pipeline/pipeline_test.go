@@ -197,3 +197,30 @@ func TestPipelineRedeliveryProducesNoDuplicate(t *testing.T) {
 		t.Fatalf("events stream holds %d, want 51 (resends must dedup)", got)
 	}
 }
+
+// TestPartitionConsumerComesBack: a partition's consumer that fails while
+// the replica owns the partition (here deleted; in a cluster, a lookup
+// timing out while a node restarts) is made again and consumed, not left
+// idle until the replica stops.
+func TestPartitionConsumerComesBack(t *testing.T) {
+	h := newHarness(t)
+	h.publishRaw(t, "before", auditEvent(1, "ResponseComplete"))
+	stream, err := topology.RawStream(topology.SourceK8sAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.runUntil(t, func() {
+		h.waitFor(t, topology.EventsStream, 1)
+		ctx := context.Background()
+		for part := range topology.DefaultPartitions {
+			if err := h.js.DeleteConsumer(ctx, stream, topology.ProcessorConsumerName(part)); err != nil {
+				t.Fatalf("delete partition %d's consumer: %v", part, err)
+			}
+		}
+		h.publishRaw(t, "after", auditEvent(2, "ResponseComplete"))
+		h.waitFor(t, topology.EventsStream, 2)
+	})
+	if left := h.count(t, stream); left != 0 {
+		t.Errorf("%d raw records left unconsumed", left)
+	}
+}
