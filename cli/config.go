@@ -25,13 +25,19 @@ type Config struct {
 	Telemetry telemetry.Config    `yaml:"telemetry"`
 	// DataDir is where the all-in-one keeps its state: the embedded JetStream
 	// store, collector checkpoints and the file sink's output.
-	DataDir    string          `yaml:"data_dir"`
-	NATS       natsconn.Config `yaml:"nats"`
-	Embedded   EmbeddedConfig  `yaml:"embedded"`
-	Topology   topology.Config `yaml:"topology"`
-	Collectors agent.Config    `yaml:"collectors"`
-	Processor  pipeline.Config `yaml:"processor"`
-	Sinks      registry.Config `yaml:"sinks"`
+	DataDir  string          `yaml:"data_dir"`
+	NATS     natsconn.Config `yaml:"nats"`
+	Embedded EmbeddedConfig  `yaml:"embedded"`
+	Topology topology.Config `yaml:"topology"`
+	// EnsureTopology is the stage binaries' ensure_topology (daemon/stage),
+	// known here so that one file serves every binary and `config check`
+	// checks it. For `crowsnest run`, false verifies that the streams exist
+	// (as the processor and sinks do) instead of creating them, for a
+	// topology `crowsnest nats-setup` made as the admin.
+	EnsureTopology bool            `yaml:"ensure_topology"`
+	Collectors     agent.Config    `yaml:"collectors"`
+	Processor      pipeline.Config `yaml:"processor"`
+	Sinks          registry.Config `yaml:"sinks"`
 }
 
 // EmbeddedConfig is the in-process NATS server of `crowsnest run`.
@@ -56,15 +62,16 @@ type EmbeddedConfig struct {
 // are sized for a laptop: JetStream reserves max_bytes up front.
 func newDefaultConfig() Config {
 	c := Config{
-		Log:        telemetry.NewDefaultLogConfig(),
-		Telemetry:  telemetry.NewDefaultConfig(),
-		DataDir:    ".data",
-		NATS:       natsconn.NewDefaultConfig(),
-		Embedded:   EmbeddedConfig{Enabled: true, Config: embedded.NewDefaultConfig()},
-		Topology:   topology.NewDefaultConfig(),
-		Collectors: agent.NewDefaultConfig(),
-		Processor:  pipeline.NewDefaultConfig(),
-		Sinks:      registry.NewDefaultConfig(),
+		Log:            telemetry.NewDefaultLogConfig(),
+		Telemetry:      telemetry.NewDefaultConfig(),
+		DataDir:        ".data",
+		NATS:           natsconn.NewDefaultConfig(),
+		Embedded:       EmbeddedConfig{Enabled: true, Config: embedded.NewDefaultConfig()},
+		Topology:       topology.NewDefaultConfig(),
+		EnsureTopology: true,
+		Collectors:     agent.NewDefaultConfig(),
+		Processor:      pipeline.NewDefaultConfig(),
+		Sinks:          registry.NewDefaultConfig(),
 	}
 	c.Embedded.DataDir = "" // derived from DataDir unless set
 	c.Topology.Raw.MaxBytes = 256 * topology.MiB

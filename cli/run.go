@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,8 +206,12 @@ func runAllInOne(ctx context.Context, cfg Config, drainTimeout time.Duration, lo
 	defer conns.close()
 	js := conns.admin.js
 	tel.RegisterReadiness("nats", func(context.Context) error { return conns.connected() })
-	if err := topology.Ensure(ctx, js, cfg.Topology, topology.WithLogger(logger)); err != nil {
-		return err
+	if cfg.EnsureTopology {
+		if err := topology.Ensure(ctx, js, cfg.Topology, topology.WithLogger(logger)); err != nil {
+			return err
+		}
+	} else if err := topology.Verify(ctx, js, cfg.Topology, allInOneStreams()); err != nil {
+		return fmt.Errorf("verify topology (ensure_topology: false): %w", err)
 	}
 
 	// Build every stage before starting any, so a bad setting fails fast.
@@ -360,4 +365,11 @@ func noCredentialsInArgument(flag, value string) error {
 		}
 	}
 	return nil
+}
+
+// allInOneStreams are the streams the all-in-one's processor and sinks use.
+func allInOneStreams() []string {
+	names := slices.Concat(topology.ProcessorStreams(), topology.SinkStreams())
+	slices.Sort(names)
+	return slices.Compact(names)
 }

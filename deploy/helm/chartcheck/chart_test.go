@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -47,14 +48,19 @@ images:
   collector: {repository: registry.example.com/crowsnest-collector, tag: "", digest: "sha256:1111111111111111111111111111111111111111111111111111111111111111"}
   processor: {repository: registry.example.com/crowsnest-processor, tag: "", digest: "sha256:2222222222222222222222222222222222222222222222222222222222222222"}
   sink: {repository: registry.example.com/crowsnest-sink, tag: "", digest: "sha256:3333333333333333333333333333333333333333333333333333333333333333"}
+  cli: {repository: registry.example.com/crowsnest, tag: "", digest: "sha256:4444444444444444444444444444444444444444444444444444444444444444"}
 nats:
   tls: {existingSecret: nats-client-tls, clientCert: true, serverSecret: nats-server-tls}
-  credentials:
-    collector: {existingSecret: nats-collector}
-    webhook: {existingSecret: nats-webhook}
-    sidecar: {existingSecret: nats-sidecar}
-    processor: {existingSecret: nats-processor}
-    sink: {existingSecret: nats-sink}
+  auth:
+    enabled: true
+    serverSecret: nats-auth
+    seeds:
+      admin: nats-admin
+      processor: nats-processor
+      nodeCollectors: nats-node-collectors
+      webhook: nats-webhook
+      sidecar: nats-sidecar
+      sinks: {clickhouse: nats-sink-clickhouse, elasticsearch: nats-sink-elasticsearch, file: nats-sink-file}
 processor:
   rulesConfigMap: extra-rules
   config:
@@ -98,6 +104,31 @@ nats:
 auditWebhook:
   from: [{ipBlock: {cidr: 10.0.0.0/24}}]
 `,
+	// Identities against an external cluster, with the sidecar example and
+	// a release-specific topology the setup Job must carry.
+	"auth-external-nats": `
+nats:
+  enabled: false
+  url: tls://nats.shared.example.com:4222
+  external:
+    to: [{ipBlock: {cidr: 10.20.0.0/16}}]
+  tls: {existingSecret: nats-ca}
+  auth:
+    enabled: true
+    seeds:
+      admin: nats-admin
+      processor: nats-processor
+      nodeCollectors: nats-node-collectors
+      webhook: nats-webhook
+      sidecar: nats-sidecar
+      sinks: {clickhouse: nats-sink-clickhouse}
+    webhookCollectorId: audit-hook
+topology: {partitions: 4, replicas: 3}
+processor:
+  config:
+    processor: {partitions: {lease: 20s}}
+sidecarExample: {enabled: true}
+`,
 	"nats-disabled-no-policies": `
 nats: {enabled: false, url: "nats://nats.other.svc:4222"}
 networkPolicy: {enabled: false}
@@ -131,6 +162,7 @@ type rendered struct {
 	accounts    map[string]corev1.ServiceAccount
 	deployments map[string]bool
 	monitors    int
+	jobs        []batchv1.Job
 }
 
 type pod struct {
@@ -212,6 +244,12 @@ func decode(t *testing.T, ms []Manifest) rendered {
 					p.claims = append(p.claims, c.Name)
 				}
 				r.pods["StatefulSet/"+s.Name] = p
+			}
+		case "batch/v1/Job":
+			var j batchv1.Job
+			if strict(m, &j) {
+				addPod("Job", j.ObjectMeta, j.Spec.Template, &metav1.LabelSelector{MatchLabels: j.Spec.Template.Labels})
+				r.jobs = append(r.jobs, j)
 			}
 		case "v1/ConfigMap":
 			var c corev1.ConfigMap
@@ -524,7 +562,7 @@ func TestConfigsLoadInTheStageBinaries(t *testing.T) {
 				}
 			}
 			if r.natsConf != "" {
-				checkNATSConf(t, r.natsConf)
+				checkNATSConf(t, bin, r.natsConf)
 			}
 		})
 	}
@@ -551,9 +589,16 @@ func checkOneSink(t *testing.T, cm, sink, y string) {
 	}
 }
 
-func checkNATSConf(t *testing.T, conf string) {
+func checkNATSConf(t *testing.T, bin, conf string) {
 	t.Helper()
 	dir := t.TempDir()
+	auth := strings.Contains(conf, `include "auth/auth.conf"`)
+	var users int
+	if auth {
+		// The authorization block the README's commands generate, where
+		// nats.auth.serverSecret is mounted.
+		users = len(natsAuth(t, bin, filepath.Join(dir, "auth")))
+	}
 	if strings.Contains(conf, "/etc/nats/tls/") {
 		// The server loads its certificate while parsing: give it one where
 		// the Secret would be mounted.
@@ -580,6 +625,9 @@ func checkNATSConf(t *testing.T, conf string) {
 	}
 	if opts.SyncInterval == 0 {
 		t.Error("nats.conf: sync_interval not applied")
+	}
+	if auth && len(opts.Nkeys) != users {
+		t.Errorf("nats.conf: %d nkey users after the include, want the %d crowsnest nats-auth generated", len(opts.Nkeys), users)
 	}
 }
 
@@ -654,6 +702,13 @@ func TestValuesRejected(t *testing.T) {
 		{"bad size", `nodeCollector: {spoolMaxBytes: 1G}`, "spoolMaxBytes"},
 		{"NATS client TLS without server TLS", `nats: {tls: {existingSecret: nats-ca}}`, "go together"},
 		{"NATS server TLS without client TLS", `nats: {tls: {serverSecret: nats-server-tls}}`, "go together"},
+		{"auth without the server's block", authValues(`serverSecret: ""`), "nats.auth.serverSecret is required"},
+		{"auth without the processor's seed", authValues(`seeds: {processor: ""}`), "nats.auth.seeds.processor is required"},
+		{"auth without the admin's seed", authValues(`seeds: {admin: ""}`), "nats.auth.seeds.admin is required"},
+		{"auth without the node collectors' seed", authValues(`seeds: {nodeCollectors: ""}`), "nats.auth.seeds.nodeCollectors is required"},
+		{"auth without the webhook's seed", authValues(`seeds: {webhook: ""}`), "nats.auth.seeds.webhook is required"},
+		{"auth without an enabled sink's seed", authValues(`seeds: {sinks: {clickhouse: ""}}`), "nats.auth.seeds.sinks.clickhouse is required"},
+		{"auth with a bad collector id", `nats: {auth: {enabled: true, serverSecret: a, webhookCollectorId: "Audit.Hook"}}`, "webhookCollectorId"},
 		{"egress to everywhere", `sinks: {clickhouse: {egress: {to: [{}], ports: []}}}`, "egress"},
 	}
 	for _, tc := range cases {

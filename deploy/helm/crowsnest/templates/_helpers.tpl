@@ -97,16 +97,53 @@ securityContext:
 {{- end -}}
 
 {{/*
+crowsnest.natsIdentity: a component's NATS identity with nats.auth on, as
+YAML: name (the nkey user, its seed file stem and inbox), secret (the
+Secret holding <name>.nk), value (that Secret's values key, for errors),
+collectorID (a collector's fixed id, if any); empty with auth off. dict
+root, component. The names are the ones `crowsnest nats-auth` writes
+(docs/bus-security.md).
+*/}}
+{{- define "crowsnest.natsIdentity" -}}
+{{- $a := .root.Values.nats.auth -}}
+{{- if $a.enabled -}}
+{{- $c := .component -}}
+{{- if eq $c "nats-setup" -}}
+{{- toYaml (dict "name" "admin" "secret" $a.seeds.admin "value" "nats.auth.seeds.admin") -}}
+{{- else if eq $c "processor" -}}
+{{- toYaml (dict "name" "processor" "secret" $a.seeds.processor "value" "nats.auth.seeds.processor") -}}
+{{- else if eq $c "node-collector" -}}
+{{- toYaml (dict "name" "node-collectors" "secret" $a.seeds.nodeCollectors "value" "nats.auth.seeds.nodeCollectors") -}}
+{{- else if eq $c "audit-webhook" -}}
+{{- toYaml (dict "name" (printf "collector-%s" $a.webhookCollectorId) "secret" $a.seeds.webhook "value" "nats.auth.seeds.webhook" "collectorID" $a.webhookCollectorId) -}}
+{{- else if eq $c "sidecar-example" -}}
+{{- toYaml (dict "name" (printf "collector-%s" $a.sidecarCollectorId) "secret" $a.seeds.sidecar "value" "nats.auth.seeds.sidecar" "collectorID" $a.sidecarCollectorId) -}}
+{{- else if hasPrefix "sink-" $c -}}
+{{- $sink := trimPrefix "sink-" $c -}}
+{{- toYaml (dict "name" $c "secret" (get (default dict $a.seeds.sinks) $sink) "value" (printf "nats.auth.seeds.sinks.%s" $sink)) -}}
+{{- else -}}
+{{- fail (printf "crowsnest.natsIdentity: no NATS identity for component %q" $c) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 crowsnest.baseConfig: the shared sections of a component's crowsnest.yaml
-(log, telemetry, nats, topology) as YAML; dict root, credentials (the
-component's nats.credentials entry). Files are mounted under
-/var/run/secrets/crowsnest.
+(log, telemetry, nats, topology) as YAML; dict root, component. With
+nats.auth on, the component connects as its own identity (nkey_file,
+inbox_prefix), verifies the topology instead of creating it
+(ensure_topology: false; the nats-setup hook Job creates it as the admin),
+and a collector with a fixed identity publishes under that id. Files are
+mounted under /var/run/secrets/crowsnest.
 */}}
 {{- define "crowsnest.baseConfig" -}}
 {{- $root := .root -}}
 {{- $nats := dict "url" (include "crowsnest.natsURL" $root) -}}
-{{- if .credentials.existingSecret -}}
-{{- $_ := set $nats "creds_file" "/var/run/secrets/crowsnest/nats/nats.creds" -}}
+{{- $id := include "crowsnest.natsIdentity" . | fromYaml -}}
+{{- if (get $id "name") -}}
+{{- $_ := required (printf "%s is required when nats.auth.enabled: the Secret holding %s.nk (crowsnest nats-auth --seeds DIR writes it; see the chart README)" (get $id "value") (get $id "name")) (get $id "secret") -}}
+{{- $_ := set $nats "nkey_file" (printf "/var/run/secrets/crowsnest/nats/%s.nk" (get $id "name")) -}}
+{{- $_ := set $nats "inbox_prefix" (printf "_INBOX_%s" (get $id "name")) -}}
 {{- end -}}
 {{- if $root.Values.nats.tls.existingSecret -}}
 {{- $tls := dict "ca_file" "/var/run/secrets/crowsnest/nats-tls/ca.crt" -}}
@@ -116,18 +153,30 @@ component's nats.credentials entry). Files are mounted under
 {{- end -}}
 {{- $_ := set $nats "tls" $tls -}}
 {{- end -}}
-{{- $topology := deepCopy $root.Values.topology -}}
-{{- if not (hasKey $topology "replicas") -}}
-{{- $_ := set $topology "replicas" (ternary (int $root.Values.nats.replicas) 1 $root.Values.nats.enabled) -}}
+{{- $cfg := dict "log" (deepCopy $root.Values.log) "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int $root.Values.metrics.port))) "nats" $nats "topology" (include "crowsnest.topology" $root | fromYaml) -}}
+{{- if (get $id "name") -}}
+{{- $_ := set $cfg "ensure_topology" false -}}
 {{- end -}}
-{{- $cfg := dict "log" (deepCopy $root.Values.log) "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int $root.Values.metrics.port))) "nats" $nats "topology" $topology -}}
+{{- with (get $id "collectorID") -}}
+{{- $_ := set $cfg "collectors" (dict "publish" (dict "collector_id" .)) -}}
+{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 
-{{/* crowsnest.natsVolumeMounts / natsVolumes: credentials and TLS for NATS. */}}
+{{/* crowsnest.topology: the topology section every component and the setup Job share. */}}
+{{- define "crowsnest.topology" -}}
+{{- $topology := deepCopy .Values.topology -}}
+{{- if not (hasKey $topology "replicas") -}}
+{{- $_ := set $topology "replicas" (ternary (int .Values.nats.replicas) 1 .Values.nats.enabled) -}}
+{{- end -}}
+{{- toYaml $topology -}}
+{{- end -}}
+
+{{/* crowsnest.natsVolumeMounts / natsVolumes: the identity's seed and TLS for NATS; dict root, component. */}}
 {{- define "crowsnest.natsVolumeMounts" -}}
-{{- if .credentials.existingSecret }}
-- name: nats-creds
+{{- $id := include "crowsnest.natsIdentity" . | fromYaml -}}
+{{- if (get $id "name") }}
+- name: nats-seed
   mountPath: /var/run/secrets/crowsnest/nats
   readOnly: true
 {{- end }}
@@ -139,12 +188,15 @@ component's nats.credentials entry). Files are mounted under
 {{- end -}}
 
 {{- define "crowsnest.natsVolumes" -}}
-{{- if .credentials.existingSecret }}
-- name: nats-creds
+{{- $id := include "crowsnest.natsIdentity" . | fromYaml -}}
+{{- if (get $id "name") }}
+- name: nats-seed
   secret:
-    secretName: {{ .credentials.existingSecret }}
+    secretName: {{ required (printf "%s is required when nats.auth.enabled" (get $id "value")) (get $id "secret") }}
+    # Owner-read only (the kubelet adds group read for fsGroup).
+    defaultMode: 0400
     items:
-      - {key: nats.creds, path: nats.creds}
+      - {key: {{ (get $id "name") }}.nk, path: {{ (get $id "name") }}.nk}
 {{- end }}
 {{- if .root.Values.nats.tls.existingSecret }}
 - name: nats-tls
@@ -351,6 +403,12 @@ tls {
   ca_file: /etc/nats/tls/ca.crt
   verify: {{ $v.tls.clientCert }}
 }
+{{- end }}
+{{- if .root.Values.nats.auth.enabled }}
+# One nkey user per identity, allow lists only (crowsnest nats-auth --out
+# auth.conf), mounted from nats.auth.serverSecret. A client without a known
+# nkey is refused.
+include "auth/auth.conf"
 {{- end }}
 jetstream {
   store_dir: /data
