@@ -17,8 +17,8 @@ func authValues(override string) string {
 	auth := map[string]any{
 		"enabled":      true,
 		"serverSecret": "nats-auth",
-		"seeds": map[string]any{"admin": "a", "processor": "p", "nodeCollectors": "n", "webhook": "w", "sidecar": "s",
-			"sinks": map[string]any{"clickhouse": "c"}},
+		"seeds": map[string]any{"admin": "nats-admin", "processor": "nats-processor", "nodeCollectors": "nats-nodes", "webhook": "nats-webhook", "sidecar": "nats-sidecar",
+			"sinks": map[string]any{"clickhouse": "nats-sink-clickhouse"}},
 	}
 	var o map[string]any
 	if err := yaml.Unmarshal([]byte(override), &o); err != nil {
