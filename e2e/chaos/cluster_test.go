@@ -159,6 +159,10 @@ func clusterRestarts(t *testing.T, duration time.Duration, rate int, topologyExt
 			}
 		}
 	}
+	// A census reads through an ordered consumer, whose requests a cluster
+	// fresh from a restart may leave unanswered for a moment ("no
+	// responders"): wait until one read succeeds before the checks.
+	quiet(t, url, time.Minute)
 	alerts := checkStreams(t, url, log)
 	waitDrained(t, url, start.Add(budget), "file")
 	checkFiles(t, env.Path("sink", "data", "files"), log, alerts)
@@ -255,5 +259,33 @@ func waitStarted(t *testing.T, p *harness.Proc, name string, limit time.Duration
 			t.Fatalf("%s not started within %s; see %s", name, limit, p.LogPath())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// quiet waits until a census of the dead-letter stream (small) succeeds at
+// url, for at most limit.
+func quiet(t *testing.T, url string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := func() error {
+			nc, js, err := harness.Connect(url)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = harness.StreamCensus(ctx, js, topology.DeadLetterStream, harness.MsgEventID)
+			return err
+		}()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster did not answer a stream read within %s: %v", limit, err)
+		}
+		t.Logf("stream read not answered yet (%v); retrying", err)
+		time.Sleep(time.Second)
 	}
 }
