@@ -286,3 +286,34 @@ func TestNATSIdentities(t *testing.T) {
 		})
 	}
 }
+
+// TestNotesNATSAuth: the install notes warn while NATS takes any client,
+// and with identities name the setup Job and its unpinned CLI image.
+func TestNotesNATSAuth(t *testing.T) {
+	for _, tt := range []struct {
+		name, values string
+		want         []string
+	}{
+		{"auth off", ``, []string{"WARNING: nats.auth.enabled is false"}},
+		{"auth on", authValues(`{}`), []string{"logs job/cn-crowsnest-nats-setup", "images.cli"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var vals map[string]any
+			if err := yaml.Unmarshal([]byte(tt.values), &vals); err != nil {
+				t.Fatal(err)
+			}
+			notes, err := RenderNotes(chartDir, rel, vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(notes, w) {
+					t.Errorf("NOTES.txt lacks %q:\n%s", w, notes)
+				}
+			}
+			if tt.name == "auth on" && strings.Contains(notes, "nats.auth.enabled is false") {
+				t.Errorf("NOTES.txt warns about auth with auth on:\n%s", notes)
+			}
+		})
+	}
+}
