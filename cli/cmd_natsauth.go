@@ -17,7 +17,7 @@ func newNATSAuthCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "nats-auth IDENTITIES.yaml",
 		Short: "Generate per-component NATS nkey users and their nats-server authorization block",
-		Long: "Reads the identities (collectors, sinks, partitions) from IDENTITIES.yaml, keeps one nkey\n" +
+		Long: "Reads the identities (collectors, node_collectors, sinks, partitions) from IDENTITIES.yaml, keeps one nkey\n" +
 			"seed per identity in --seeds (created 0600; existing seeds are reused), and writes the\n" +
 			"nats-server authorization block (public keys and allow lists, no secret) to --out or stdout.\n" +
 			"See docs/bus-security.md.",

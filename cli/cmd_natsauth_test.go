@@ -12,7 +12,7 @@ import (
 func TestNATSAuth(t *testing.T) {
 	dir := t.TempDir()
 	ids := filepath.Join(dir, "ids.yaml")
-	if err := os.WriteFile(ids, []byte("collectors: [node-1]\nsinks: [ch]\n"), 0o644); err != nil {
+	if err := os.WriteFile(ids, []byte("collectors: [node-1]\nnode_collectors: true\nsinks: [ch]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	seeds := filepath.Join(dir, "seeds")
@@ -21,7 +21,7 @@ func TestNATSAuth(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
-	for _, name := range []string{"admin", "processor", "collector-node-1", "sink-ch"} {
+	for _, name := range []string{"admin", "processor", "collector-node-1", "node-collectors", "sink-ch"} {
 		if !strings.Contains(out, name+"\tnkey_file "+filepath.Join(seeds, name+".nk")+"\tinbox_prefix _INBOX_"+name) {
 			t.Errorf("summary lacks %s:\n%s", name, out)
 		}
@@ -37,8 +37,8 @@ func TestNATSAuth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nats-server rejects the output: %v", err)
 	}
-	if len(opts.Nkeys) != 4 {
-		t.Errorf("%d users, want 4", len(opts.Nkeys))
+	if len(opts.Nkeys) != 5 {
+		t.Errorf("%d users, want 5", len(opts.Nkeys))
 	}
 
 	// A typo in a key is an error, not a silently empty list.
