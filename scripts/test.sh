@@ -40,6 +40,28 @@ fi
 stamp "go test (race detector on)"
 go test -race -count=1 -timeout 20m "${PKGS[@]}"
 
+# The fault suite's CI-sized subset (issue #9): every scenario's smoke size,
+# on real processes (its own build of the binaries), every event id checked.
+# `make chaos` runs the same scenarios at full strength. Scenario 4 starts
+# its own Elasticsearch and ClickHouse engine from the dev services' install.
+if [[ "${CROWSNEST_TEST_NO_CHAOS:-0}" != 1 ]]; then
+  stamp "fault suite smoke (e2e/chaos, CROWSNEST_CHAOS_SMOKE=1)"
+  if [[ -n "${CROWSNEST_TEST_ES_HOME:-}" ]]; then
+    export CROWSNEST_CHAOS_ES_HOME=${CROWSNEST_CHAOS_ES_HOME:-$CROWSNEST_TEST_ES_HOME}
+  fi
+  if [[ -x deploy/dev/.venv/bin/python ]]; then
+    export CROWSNEST_CHAOS_CH_PYTHON=${CROWSNEST_CHAOS_CH_PYTHON:-$PWD/deploy/dev/.venv/bin/python}
+  fi
+  chaos_log=$(mktemp -t crowsnest-chaos-smoke.XXXXXX)
+  if ! (cd e2e && CROWSNEST_CHAOS_SMOKE=1 go test -count=1 -timeout 30m -v -run 'Smoke$' ./chaos/) >"$chaos_log" 2>&1; then
+    tail -n 300 "$chaos_log"
+    stamp "fault suite smoke failed (whole log: $chaos_log)"
+    exit 1
+  fi
+  grep -E '^(--- |ok )' "$chaos_log" || true
+  rm -f "$chaos_log"
+fi
+
 if [[ -f deploy/dev/services.mk ]] && grep -q '^services-test:' deploy/dev/services.mk; then
   stamp "development server tests"
   make --no-print-directory services-test
