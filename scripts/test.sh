@@ -13,6 +13,7 @@ stamp() { printf '[test %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
 services_started=0
 cleanup() {
+  if [[ -n ${vuln_pid:-} ]]; then kill "$vuln_pid" 2>/dev/null || true; fi
   if [[ $services_started == 1 ]]; then
     stamp "stopping services"
     bash deploy/dev/services.sh down || true
@@ -40,6 +41,17 @@ fi
 stamp "go test (race detector on)"
 go test -race -count=1 -timeout 20m "${PKGS[@]}"
 
+# govulncheck over every module (offline database, scripts/govulncheck.sh),
+# in the background while the fault suite's smoke runs: zero reachable
+# vulnerabilities, or the suite fails.
+vuln_pid=
+if [[ "${CROWSNEST_TEST_NO_VULNCHECK:-0}" != 1 ]]; then
+  stamp "govulncheck (background)"
+  vuln_log=$(mktemp -t crowsnest-govulncheck.XXXXXX)
+  bash scripts/govulncheck.sh >"$vuln_log" 2>&1 &
+  vuln_pid=$!
+fi
+
 # The fault suite's CI-sized subset (issue #9): every scenario's smoke size,
 # on real processes (its own build of the binaries), every event id checked.
 # `make chaos` runs the same scenarios at full strength. Scenario 4 starts
@@ -60,6 +72,17 @@ if [[ "${CROWSNEST_TEST_NO_CHAOS:-0}" != 1 ]]; then
   fi
   grep -E '^(--- |ok )' "$chaos_log" || true
   rm -f "$chaos_log"
+fi
+
+if [[ -n $vuln_pid ]]; then
+  if wait "$vuln_pid"; then
+    tail -n 1 "$vuln_log"
+    rm -f "$vuln_log"
+  else
+    cat "$vuln_log"
+    stamp "govulncheck failed"
+    exit 1
+  fi
 fi
 
 if [[ -f deploy/dev/services.mk ]] && grep -q '^services-test:' deploy/dev/services.mk; then
