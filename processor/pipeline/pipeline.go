@@ -436,10 +436,11 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	// so a crash in between leaves the input unacked: it is redelivered and
 	// its republish is dropped by the events stream's Nats-Msg-Id dedup.
 	inflight := make(chan pending, p.cfg.MaxInFlight)
+	free := newOutputBufs(p.cfg.MaxInFlight)
 	ackerDone := make(chan struct{})
 	go func() {
 		defer close(ackerDone)
-		p.ackLoop(inflight)
+		p.ackLoop(inflight, free)
 	}()
 	defer func() {
 		close(inflight)
@@ -491,8 +492,9 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if p.enr != nil {
 			p.enr.Enrich(ev) // before publishing and detection: both see the joined event
 		}
-		buf = ev.AppendJSON(buf[:0])
-		out := &nats.Msg{Subject: subject, Data: bytes.Clone(buf), Header: outputHeader(ev.Event.ID, sourceValue)}
+		// Encoded straight into a buffer of its own (the async publish keeps
+		// it until the PubAck, and retries with it), recycled by the acker.
+		out := &nats.Msg{Subject: subject, Data: ev.AppendJSON(free.get()), Header: outputHeader(ev.Event.ID, sourceValue)}
 		fut, err := p.pub.PublishMsgAsync(out)
 		if err != nil {
 			pubErr = fmt.Errorf("publish event %s: %w", ev.Event.ID, err)
@@ -576,7 +578,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	return nil
 }
 
-func (p *Pipeline) ackLoop(inflight <-chan pending) {
+func (p *Pipeline) ackLoop(inflight <-chan pending, free *outputBufs) {
 	// A PubAck that never comes (the connection closed under the publish)
 	// must not hold the partition forever: past the input's ack wait it is
 	// redelivered anyway, so waiting longer gains nothing.
@@ -620,12 +622,57 @@ func (p *Pipeline) ackLoop(inflight <-chan pending) {
 			p.retry(context.Background(), pd.msg, pd.source, fmt.Errorf("event not stored: %w", failed))
 			continue
 		}
+		// Every output is stored: the publisher is done with their data.
+		for _, f := range pd.acks {
+			if m := f.Msg(); m != nil {
+				free.put(m.Data)
+			}
+		}
 		if err := pd.msg.Ack(); err != nil {
 			p.log.Warn("ack input", "error", err)
 			p.set.Metrics.Error(telemetry.AckFailed, telemetry.StageSending)
 			continue
 		}
 		p.set.Metrics.Sent(len(pd.acks))
+	}
+}
+
+// outputBufs recycles the buffers outputs are encoded into. A published
+// output's data must stay untouched until its PubAck (the async publisher
+// resends it on no responders), so each output gets a buffer of its own;
+// allocating a fresh 3 KB one per event was most of the pipeline's garbage.
+// The acker hands a buffer back once the output's PubAck is in, never after
+// a failure (the publisher may still hold it). Bounded: at most n are kept,
+// none larger than outputBufMax (one huge event must not pin its buffer).
+type outputBufs struct{ free chan []byte }
+
+// outputBufSize is a new buffer's capacity: a Kubernetes audit event with
+// its event.original fits.
+const outputBufSize = 4 << 10
+
+// outputBufMax is the largest buffer kept for reuse.
+const outputBufMax = 64 << 10
+
+func newOutputBufs(n int) *outputBufs { return &outputBufs{free: make(chan []byte, n)} }
+
+// get returns an empty buffer, recycled when one is free.
+func (b *outputBufs) get() []byte {
+	select {
+	case buf := <-b.free:
+		return buf[:0]
+	default:
+		return make([]byte, 0, outputBufSize)
+	}
+}
+
+// put hands back a buffer no one else uses any more; kept if there is room.
+func (b *outputBufs) put(buf []byte) {
+	if cap(buf) == 0 || cap(buf) > outputBufMax {
+		return
+	}
+	select {
+	case b.free <- buf:
+	default:
 	}
 }
 
