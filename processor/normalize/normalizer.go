@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/crowsnest-siem/crowsnest/bus/msgid"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize/vouch"
@@ -144,15 +145,19 @@ func (n *Normalizer) prepare(rec *Record) (*entry, string, error) {
 		}
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
-	if e.format == FormatText {
-		return e, string(data), nil
-	}
-	if reason, at := checkJSON(data, n.maxDepth); reason != "" {
-		detail := fmt.Sprintf("at byte %d", at)
-		if reason == ReasonTooDeep {
-			detail = fmt.Sprintf("nesting deeper than max_depth %d at byte %d", n.maxDepth, at)
+	if e.format != FormatText {
+		if reason, at := checkJSON(data, n.maxDepth); reason != "" {
+			detail := fmt.Sprintf("at byte %d", at)
+			if reason == ReasonTooDeep {
+				detail = fmt.Sprintf("nesting deeper than max_depth %d at byte %d", n.maxDepth, at)
+			}
+			return nil, "", &RejectError{Reason: reason, Detail: detail}
 		}
-		return nil, "", &RejectError{Reason: reason, Detail: detail}
+	}
+	if rec.Owned && len(data) > 0 {
+		// Data is never written again (see Record.Owned), nor is a repaired
+		// copy (invalid UTF-8 replaced): read in place, no 1 KB copy per event.
+		return e, unsafe.String(unsafe.SliceData(data), len(data)), nil
 	}
 	return e, string(data), nil
 }

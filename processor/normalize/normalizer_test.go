@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/crowsnest-siem/crowsnest/daemon/config"
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
@@ -494,6 +495,45 @@ func TestEventReuse(t *testing.T) {
 		if errFresh != nil || !bytes.Equal(got, want) {
 			t.Errorf("record %d (%s): reused event differs from a fresh one:\n got %s\nwant %s", i, rec.Source, got, want)
 		}
+	}
+}
+
+// TestOwnedRecord: a record whose Data is Owned is read in place (no copy:
+// event.original aliases Data), and every golden record, every source
+// (text formats, batches, rejects) normalizes byte for byte as from a copy.
+func TestOwnedRecord(t *testing.T) {
+	n := newNormalizer(t, normalize.NewDefaultConfig())
+	for i, rec := range goldenInputs(t) {
+		want := render(n, rec, new(schemas.Event))
+		owned := *rec
+		owned.Data, owned.Owned = bytes.Clone(rec.Data), true
+		if got := render(n, &owned, new(schemas.Event)); !bytes.Equal(got, want) {
+			t.Errorf("record %d (%s): owned record differs:\n got %s\nwant %s", i, rec.Source, got, want)
+		}
+	}
+	data := []byte(auditEvent)
+	var ev schemas.Event
+	if err := n.Normalize(&normalize.Record{Source: "k8s_audit", Data: data, Owned: true}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if o := ev.Event.Original; o != auditEvent || unsafe.StringData(o) != &data[0] {
+		t.Errorf("event.original of an owned record is a copy, want Data read in place")
+	}
+	if err := n.Normalize(&normalize.Record{Source: "k8s_audit", Data: data}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.StringData(ev.Event.Original) == &data[0] {
+		t.Errorf("event.original aliases Data of a record not Owned")
+	}
+	// Invalid UTF-8 replaced: the repaired copy is read, never Data.
+	cfg := normalize.NewDefaultConfig()
+	cfg.InvalidUTF8 = normalize.UTF8Replace
+	bad := []byte(strings.Replace(auditEvent, "alice", "ali\xffce", 1))
+	if err := newNormalizer(t, cfg).Normalize(&normalize.Record{Source: "k8s_audit", Data: bad, Owned: true}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.User.Name != "ali\uFFFDce" || !utf8.ValidString(ev.Event.Original) {
+		t.Errorf("repaired owned record: user.name %q", ev.User.Name)
 	}
 }
 

@@ -18,10 +18,16 @@ type Record struct {
 	Node      string
 	// Observed is when the collector read the record; zero if unknown.
 	Observed time.Time
+	// Owned says Data is never written again once handed in (a NATS
+	// message's payload: the client allocates one per message), so the
+	// Normalizer reads it in place instead of copying it. Leave it false for
+	// a buffer the caller reuses (a line reader's): events and the enricher
+	// keep substrings of the record.
+	Owned bool
 
 	// text is Data as a string while a mapper runs: the Normalizer converts
 	// once, so every field a mapper takes from the record is a substring of
-	// one copy and costs no allocation. For a record that holds several
+	// one copy (or of Data itself when Owned) and costs no allocation. For a record that holds several
 	// events (see Splitter) it is the part being mapped.
 	text string
 }
@@ -29,7 +35,7 @@ type Record struct {
 // Text returns the record a mapper must read: Data as a string, or, inside
 // [Normalizer.NormalizeEach], the part of a batch being mapped. Strings taken
 // from it (gjson results, substrings) may be kept in the event: it is a copy,
-// never aliasing Data.
+// or Data itself only when the caller promised never to write it (Owned).
 func (r *Record) Text() string {
 	if r.text != "" {
 		return r.text

@@ -727,6 +727,9 @@ func recordOf(source string, msg jetstream.Msg, subjects *collectorOf) normalize
 		Subject: msg.Subject(),
 		ID:      h.Get(headers.MsgID),
 		Node:    h.Get(headers.Node),
+		// The client allocates each message's payload, and nothing here
+		// writes it: the normalizer may read it without a copy.
+		Owned: true,
 	}
 	rec.Collector = subjects.collector(msg.Subject())
 	if v := h.Get(headers.Observed); v != "" {
