@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 	"github.com/crowsnest-siem/crowsnest/e2e/harness"
@@ -163,7 +164,14 @@ func clusterRestarts(t *testing.T, duration time.Duration, rate int, topologyExt
 	// fresh from a restart may leave unanswered for a moment ("no
 	// responders"): wait until one read succeeds before the checks.
 	quiet(t, url, time.Minute)
-	alerts := checkStreams(t, url, log)
+	ev := censusRetried(t, url, topology.EventsStream, harness.MsgEventID)
+	report(t, ev.Compare(log.EventIDs))
+	report(t, censusRetried(t, url, topology.DeadLetterStream, harness.MarkerOf(badMarker(log))).Compare(log.Bad))
+	alerts := censusRetried(t, url, topology.AlertsStream, harness.MsgEventID)
+	if alerts.Records != len(alerts.Count) || alerts.Unreadable > 0 || len(alerts.Count) == 0 {
+		t.Errorf("alerts stream: %d messages, %d unique alert ids, %d unreadable", alerts.Records, len(alerts.Count), alerts.Unreadable)
+	}
+	t.Logf("alerts stream: %d alerts (%d records written to raise one)", alerts.Records, log.AlertRecords)
 	waitDrained(t, url, start.Add(budget), "file")
 	checkFiles(t, env.Path("sink", "data", "files"), log, alerts)
 	t.Logf("scenario took %s", time.Since(start).Round(time.Second))
@@ -288,4 +296,32 @@ func quiet(t *testing.T, url string, limit time.Duration) {
 		t.Logf("stream read not answered yet (%v); retrying", err)
 		time.Sleep(time.Second)
 	}
+}
+
+// censusRetried is harness.StreamCensus of stream at url, read again from
+// the start when a read goes unanswered (a consumer of a cluster fresh from
+// restarts can meet "no responders"), up to five times.
+func censusRetried(t *testing.T, url, stream string, idOf func(jetstream.Msg) (string, error)) *harness.Census {
+	t.Helper()
+	var last error
+	for attempt := 1; attempt <= 5; attempt++ {
+		c, err := func() (*harness.Census, error) {
+			nc, js, err := harness.Connect(url)
+			if err != nil {
+				return nil, err
+			}
+			defer nc.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			return harness.StreamCensus(ctx, js, stream, idOf)
+		}()
+		if err == nil {
+			return c
+		}
+		last = err
+		t.Logf("census of %s, attempt %d: %v", stream, attempt, err)
+		time.Sleep(2 * time.Second)
+	}
+	t.Fatalf("census of %s: %v", stream, last)
+	return nil
 }
