@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -436,7 +435,8 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	// so a crash in between leaves the input unacked: it is redelivered and
 	// its republish is dropped by the events stream's Nats-Msg-Id dedup.
 	inflight := make(chan pending, p.cfg.MaxInFlight)
-	free := newOutputBufs(p.cfg.MaxInFlight)
+	// Every output's Crowsnest-Source header: one slice, never changed.
+	free := newOutputMsgs(p.cfg.MaxInFlight, []string{source})
 	ackerDone := make(chan struct{})
 	go func() {
 		defer close(ackerDone)
@@ -449,14 +449,11 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 
 	var (
 		ev       schemas.Event
-		buf      = make([]byte, 0, 8<<10)
 		subjects collectorOf
 		futs     []jetstream.PubAckFuture
 		writes   []*kvstate.Write
 		partErrs []error
 		pubErr   error
-		// Every output's Crowsnest-Source header: one slice, never changed.
-		sourceValue = []string{source}
 	)
 	// Detection's state writes are not waited for: each joins the outputs
 	// of the input being handled (this goroutine's, one at a time), and
@@ -473,10 +470,10 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if err != nil {
 			return fmt.Errorf("alert %s: %w", a.Event.ID, err)
 		}
-		buf = a.AppendJSON(buf[:0])
-		// Its own copy: the async publish keeps it until the PubAck (and
-		// retries with it).
-		out := &nats.Msg{Subject: subj, Data: bytes.Clone(buf), Header: outputHeader(a.Event.ID, sourceValue)}
+		// A message of its own: the async publish keeps it until the PubAck
+		// (and retries with it); the acker recycles it.
+		out := free.get(subj, a.Event.ID)
+		out.Data = a.AppendJSON(out.Data)
 		fut, err := p.pub.PublishMsgAsync(out)
 		if err != nil {
 			return fmt.Errorf("publish alert %s: %w", a.Event.ID, err)
@@ -492,9 +489,10 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		if p.enr != nil {
 			p.enr.Enrich(ev) // before publishing and detection: both see the joined event
 		}
-		// Encoded straight into a buffer of its own (the async publish keeps
-		// it until the PubAck, and retries with it), recycled by the acker.
-		out := &nats.Msg{Subject: subject, Data: ev.AppendJSON(free.get()), Header: outputHeader(ev.Event.ID, sourceValue)}
+		// Encoded straight into a message of its own (the async publish
+		// keeps it until the PubAck, and retries with it), recycled by the acker.
+		out := free.get(subject, ev.Event.ID)
+		out.Data = ev.AppendJSON(out.Data)
 		fut, err := p.pub.PublishMsgAsync(out)
 		if err != nil {
 			pubErr = fmt.Errorf("publish event %s: %w", ev.Event.ID, err)
@@ -578,7 +576,7 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	return nil
 }
 
-func (p *Pipeline) ackLoop(inflight <-chan pending, free *outputBufs) {
+func (p *Pipeline) ackLoop(inflight <-chan pending, free *outputMsgs) {
 	// A PubAck that never comes (the connection closed under the publish)
 	// must not hold the partition forever: past the input's ack wait it is
 	// redelivered anyway, so waiting longer gains nothing.
@@ -622,11 +620,9 @@ func (p *Pipeline) ackLoop(inflight <-chan pending, free *outputBufs) {
 			p.retry(context.Background(), pd.msg, pd.source, fmt.Errorf("event not stored: %w", failed))
 			continue
 		}
-		// Every output is stored: the publisher is done with their data.
+		// Every output is stored: the publisher is done with them.
 		for _, f := range pd.acks {
-			if m := f.Msg(); m != nil {
-				free.put(m.Data)
-			}
+			free.put(f.Msg())
 		}
 		if err := pd.msg.Ack(); err != nil {
 			p.log.Warn("ack input", "error", err)
@@ -637,14 +633,19 @@ func (p *Pipeline) ackLoop(inflight <-chan pending, free *outputBufs) {
 	}
 }
 
-// outputBufs recycles the buffers outputs are encoded into. A published
-// output's data must stay untouched until its PubAck (the async publisher
-// resends it on no responders), so each output gets a buffer of its own;
-// allocating a fresh 3 KB one per event was most of the pipeline's garbage.
-// The acker hands a buffer back once the output's PubAck is in, never after
-// a failure (the publisher may still hold it). Bounded: at most n are kept,
-// none larger than outputBufMax (one huge event must not pin its buffer).
-type outputBufs struct{ free chan []byte }
+// outputMsgs recycles output messages: the buffer each is encoded into and
+// its headers. A published output must stay untouched until its PubAck (the
+// async publisher resends it on no responders), so each output gets a
+// message of its own; allocating a fresh 3 KB buffer and header map per
+// event was most of the pipeline's own garbage. The acker hands a message
+// back once its PubAck is in, never after a failure (the publisher may still
+// hold it). Bounded: at most n are kept, none with a buffer larger than
+// outputBufMax (one huge event must not pin its buffer), none whose headers
+// are not the two outputHeader set.
+type outputMsgs struct {
+	free   chan *nats.Msg
+	source []string // every output's Crowsnest-Source value, shared, read-only
+}
 
 // outputBufSize is a new buffer's capacity: a Kubernetes audit event with
 // its event.original fits.
@@ -653,25 +654,32 @@ const outputBufSize = 4 << 10
 // outputBufMax is the largest buffer kept for reuse.
 const outputBufMax = 64 << 10
 
-func newOutputBufs(n int) *outputBufs { return &outputBufs{free: make(chan []byte, n)} }
+func newOutputMsgs(n int, source []string) *outputMsgs {
+	return &outputMsgs{free: make(chan *nats.Msg, n), source: source}
+}
 
-// get returns an empty buffer, recycled when one is free.
-func (b *outputBufs) get() []byte {
+// get returns a message for subject with id as its Nats-Msg-Id and empty
+// Data to encode into, recycled when one is free.
+func (o *outputMsgs) get(subject, id string) *nats.Msg {
 	select {
-	case buf := <-b.free:
-		return buf[:0]
+	case m := <-o.free:
+		m.Subject, m.Data = subject, m.Data[:0]
+		m.Header[headers.MsgID][0] = id
+		return m
 	default:
-		return make([]byte, 0, outputBufSize)
+		return &nats.Msg{Subject: subject, Data: make([]byte, 0, outputBufSize), Header: outputHeader(id, o.source)}
 	}
 }
 
-// put hands back a buffer no one else uses any more; kept if there is room.
-func (b *outputBufs) put(buf []byte) {
-	if cap(buf) == 0 || cap(buf) > outputBufMax {
+// put hands back a message no one else uses any more; kept if there is room
+// and it is still as get made it.
+func (o *outputMsgs) put(m *nats.Msg) {
+	if m == nil || cap(m.Data) == 0 || cap(m.Data) > outputBufMax || m.Reply != "" ||
+		len(m.Header) != 2 || len(m.Header[headers.MsgID]) != 1 || len(m.Header[headers.Source]) != 1 {
 		return
 	}
 	select {
-	case b.free <- buf:
+	case o.free <- m:
 	default:
 	}
 }
