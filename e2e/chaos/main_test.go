@@ -5,8 +5,8 @@
 //
 // The scenarios are slow and start real processes, so they run only when
 // asked: CROWSNEST_CHAOS=1 runs them all (`make chaos`), CROWSNEST_CHAOS_SMOKE=1
-// runs the short smoke scenario (one kill, ~5k events). Results and the
-// exact commands are in docs/RELIABILITY.md.
+// runs each scenario's CI-sized smoke (the `*Smoke` tests, which `make test`
+// runs). Results and the exact commands are in docs/RELIABILITY.md.
 package chaos
 
 import (
