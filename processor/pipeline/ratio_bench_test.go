@@ -170,6 +170,12 @@ func BenchmarkProcessorVsRawJetStream(b *testing.B) {
 	b.ReportMetric(ceilSized.allocsPerEvent(), "raw-same-size-allocs/event")
 	b.ReportMetric(plain.allocsPerEvent(), "pipeline-allocs/event")
 	b.ReportMetric(withRules.allocsPerEvent(), "pipeline+rules-allocs/event")
+	b.ReportMetric(ceil.allocBytesPerEvent(), "raw-alloc-B/event")
+	b.ReportMetric(ceilSized.allocBytesPerEvent(), "raw-same-size-alloc-B/event")
+	b.ReportMetric(plain.allocBytesPerEvent(), "pipeline-alloc-B/event")
+	b.ReportMetric(withRules.allocBytesPerEvent(), "pipeline+rules-alloc-B/event")
+	b.ReportMetric(ceil.gcsPer10k(), "raw-GCs/10k-events")
+	b.ReportMetric(plain.gcsPer10k(), "pipeline-GCs/10k-events")
 	b.ReportMetric(0, "ns/op") // one op is three runs of unequal work: meaningless
 }
 
@@ -183,6 +189,8 @@ type throughput struct {
 	// while the variant ran, start-up and drain included.
 	cpu    time.Duration
 	allocs uint64
+	// allocBytes and gcs: bytes allocated and GC cycles, likewise.
+	allocBytes, gcs uint64
 }
 
 func (t *throughput) add(b *testing.B, events, bytes uint64, span time.Duration) {
@@ -198,6 +206,11 @@ func (t *throughput) add(b *testing.B, events, bytes uint64, span time.Duration)
 func (t *throughput) cpuPerEvent() float64 { return float64(t.cpu.Microseconds()) / float64(t.msgs) }
 
 func (t *throughput) allocsPerEvent() float64 { return float64(t.allocs) / float64(t.msgs) }
+
+func (t *throughput) allocBytesPerEvent() float64 { return float64(t.allocBytes) / float64(t.msgs) }
+
+// gcsPer10k is GC cycles per 10,000 outputs.
+func (t *throughput) gcsPer10k() float64 { return float64(t.gcs) * 1e4 / float64(t.msgs) }
 
 func (t *throughput) bytesPerEvent() float64 { return float64(t.bytes) / float64(t.msgs) }
 
@@ -453,11 +466,13 @@ func measureOutputs(b *testing.B, js jetstream.JetStream, stream string, into *t
 	before := streamState(b, js, stream)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	cpu0, allocs0 := cpuTime(), ms.Mallocs
+	cpu0, allocs0, allocBytes0, gc0 := cpuTime(), ms.Mallocs, ms.TotalAlloc, ms.NumGC
 	f()
 	runtime.ReadMemStats(&ms)
 	into.cpu += cpuTime() - cpu0
 	into.allocs += ms.Mallocs - allocs0
+	into.allocBytes += ms.TotalAlloc - allocBytes0
+	into.gcs += uint64(ms.NumGC - gc0)
 	after := streamState(b, js, stream)
 	if after.LastSeq <= before.LastSeq+1 {
 		b.Fatalf("%s: %d messages added", stream, after.LastSeq-before.LastSeq)
