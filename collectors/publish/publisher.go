@@ -78,6 +78,8 @@ type Publisher struct {
 	wg          sync.WaitGroup
 
 	lastWarn atomic.Int64 // unix nanos of the last publish-failure warning
+	// lastSpoolWarn is the same for records the spool could not take.
+	lastSpoolWarn atomic.Int64
 }
 
 // sourceState is what the publisher precomputes per source.
@@ -404,6 +406,7 @@ func (p *Publisher) toSpool(ctx context.Context, src *sourceState, rec Record, a
 		return nil
 	} else if err != nil {
 		src.comp.Error(telemetry.WriteFailed, telemetry.StageSending)
+		p.warnSpool(src.name, err)
 		return fmt.Errorf("spool record %s: %w", rec.ID, err)
 	}
 	src.comp.Sent(1)
@@ -422,6 +425,7 @@ func (p *Publisher) spoolInFlight(ctx context.Context, it *item) bool {
 	dropped := errors.Is(err, ErrDropped)
 	if err != nil && !dropped {
 		it.src.comp.Error(telemetry.WriteFailed, telemetry.StageSending)
+		p.warnSpool(it.src.name, err)
 		return false
 	}
 	if p.take(&it.msg) != it {
@@ -556,6 +560,20 @@ func (p *Publisher) warnf(it *item, err error) {
 	p.log.Warn("publish failed; retrying (further failures are not logged for a while)",
 		"source", it.src.name, "event_id", it.msg.Header.Get(headers.MsgID),
 		"subject", it.msg.Subject, "attempt", it.attempt, "error", err)
+}
+
+// warnSpool logs a record the spool could not take (its disk full or
+// failing), at most once per warnEvery: the source is refusing or holding
+// records meanwhile, and an operator must learn why from the log, not only
+// from a counter.
+func (p *Publisher) warnSpool(source string, err error) {
+	now := time.Now().UnixNano()
+	last := p.lastSpoolWarn.Load()
+	if now-last < int64(warnEvery) || !p.lastSpoolWarn.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("spool cannot take records; the source is held back until it can (further failures are not logged for a while)",
+		"source", source, "error", err)
 }
 
 // backoff is the wait before the attempt-th retry: exponential, capped,

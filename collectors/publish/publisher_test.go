@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
@@ -789,5 +790,38 @@ func TestCollectorIDFromNode(t *testing.T) {
 	}
 	if got := msgs[0].Header.Get(headers.Collector); got != "ip-10-0-0-1_ec2_internal" {
 		t.Errorf("%s header %q, want ip-10-0-0-1_ec2_internal", headers.Collector, got)
+	}
+}
+
+// fullSpoolFault is a spool whose disk is full: a hand-made fault, as a
+// real full disk is what e2e/chaos's disk-full scenario uses.
+type fullSpoolFault struct{}
+
+func (fullSpoolFault) Put(context.Context, publish.Record) error {
+	return errors.New("write segment: no space left on device")
+}
+
+// TestFullSpoolIsLogged: a record the spool cannot take is refused to its
+// source with the error, and the operator reads why in the log — once, not
+// once per record.
+func TestFullSpoolIsLogged(t *testing.T) {
+	b := startBus(t)
+	nc := reconnectingConn(t, b)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	f := newFixtureOn(t, b, nc, testConfig(), func(s *publish.Settings) { s.Spool = fullSpoolFault{}; s.Logger = logger })
+	shutdownServer(t, b, nc)
+	ctx := testCtx(t)
+	for i := range 3 {
+		_, err := f.pub.PublishAsync(ctx, publish.Record{Source: topology.SourceAuditd, ID: "f-" + strconv.Itoa(i), Data: []byte("{}")})
+		if err == nil || !strings.Contains(err.Error(), "no space left") {
+			t.Fatalf("PublishAsync %d with the spool full = %v, want the spool's error", i, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "spool cannot take records"); n != 1 {
+		t.Fatalf("%d spool warnings for 3 refused records, want 1; log:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "no space left on device") || !strings.Contains(logs.String(), "source=auditd") {
+		t.Fatalf("the warning does not say why or which source:\n%s", logs.String())
 	}
 }
