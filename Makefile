@@ -70,6 +70,12 @@ chaos: ## the fault suite (SIGKILL the run and each stage, NATS away): real proc
 
 .PHONY: chaos
 
+soak: ## issue #9 scenario 9: the whole pipeline at half the sustained rate for 2 h; RSS, goroutines, stalls, every id (DURATION, RATE, INTERVAL)
+	cd e2e && CROWSNEST_CHAOS_SOAK=1 CROWSNEST_SOAK_DURATION=$(or $(DURATION),2h) CROWSNEST_SOAK_RATE=$(or $(RATE),375) \
+		CROWSNEST_SOAK_INTERVAL=$(or $(INTERVAL),1m) go test -count=1 -v -timeout 0 -run '^TestSoak$$' ./chaos/
+
+.PHONY: soak
+
 sbom: ## a CycloneDX SBOM per image from the Go module graph into bin/sbom (SBOM_DIR), checked against the Dockerfiles
 	bash scripts/sbom.sh
 
