@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,31 +136,52 @@ func TestMembershipLeaseExpiresWhenKilled(t *testing.T) {
 	vctx, vcancel := context.WithCancel(context.Background())
 	vdone := make(chan error, 1)
 	go func() { vdone <- victim.Run(vctx) }()
+	// The victim's share changes as the two balance (it may hold one
+	// partition first, then three): follow it to the end, as the pipeline
+	// does, and compare a's share with the victim's latest.
+	var vmu sync.Mutex
 	var vOwned []int
-	for vOwned == nil || len(vOwned) == parts || len(vOwned) == 0 {
+	go func() {
+		for u := range victim.Updates() {
+			releaseExcept(victim, u)
+			vmu.Lock()
+			vOwned = u
+			vmu.Unlock()
+		}
+	}()
+	victimShare := func() []int {
+		vmu.Lock()
+		defer vmu.Unlock()
+		return vOwned
+	}
+	var aLast []int
+	settled := time.After(15 * time.Second)
+	for {
+		v := victimShare()
+		if len(v) > 0 && len(v) < parts && len(aLast)+len(v) == parts && !slices.ContainsFunc(aLast, func(p int) bool { return slices.Contains(v, p) }) {
+			break
+		}
 		select {
-		case vOwned = <-victim.Updates():
-			releaseExcept(victim, vOwned)
-		case <-time.After(10 * time.Second):
-			t.Fatal("victim never got a share")
+		case aLast = <-a.owned:
+		case <-time.After(50 * time.Millisecond):
+		case <-settled:
+			t.Fatalf("a owns %v and the victim %v: never a disjoint split of %d partitions", aLast, victimShare(), parts)
 		}
 	}
 	waitFor := func(want int) []int {
 		deadline := time.After(10 * time.Second)
-		var last []int
+		last := aLast
 		for {
+			if len(last) == want {
+				return last
+			}
 			select {
-			case u := <-a.owned:
-				last = u
-				if len(u) == want {
-					return u
-				}
+			case last = <-a.owned:
 			case <-deadline:
 				t.Fatalf("a owns %v, want %d partitions", last, want)
 			}
 		}
 	}
-	waitFor(parts - len(vOwned))
 	nc.Close() // killed: no delete, no release
 	start := time.Now()
 	got := waitFor(parts)
