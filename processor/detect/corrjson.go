@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
 // appendGroup encodes a window for the state store: the JSON encoding/json
@@ -74,12 +75,12 @@ func appendHit(b []byte, h *corrHit) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, `,"id":`...)
-	b = appendJSONString(b, h.EventID)
+	b = schemas.AppendJSONString(b, h.EventID)
 	b = append(b, `,"base":`...)
 	b = strconv.AppendInt(b, int64(h.Base), 10)
 	if h.Value != "" {
 		b = append(b, `,"value":`...)
-		b = appendJSONString(b, h.Value)
+		b = schemas.AppendJSONString(b, h.Value)
 	}
 	return append(b, '}'), nil
 }
@@ -104,52 +105,7 @@ func appendStrings(b []byte, s []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, v)
+		b = schemas.AppendJSONString(b, v)
 	}
 	return append(b, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s as JSON. Like encoding/json it replaces invalid
-// UTF-8 with U+FFFD, so a value reads back the same whichever wrote it.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
