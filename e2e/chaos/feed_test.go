@@ -33,6 +33,19 @@ func touch(path string) error {
 // appendAtRate copies the lines of src to the end of dst at about rate lines
 // per second, in tenth-of-a-second slices, as a live audit log grows.
 func appendAtRate(ctx context.Context, src, dst string, rate int, written *counter) error {
+	return appendAtRateWatched(ctx, src, dst, rate, written, nil)
+}
+
+// feedWatcher sees what appendAtRateWatched writes: each line of a slice,
+// then the moment the slice reached the file.
+type feedWatcher interface {
+	line([]byte)
+	flushed(at time.Time)
+}
+
+// appendAtRateWatched is appendAtRate telling watch (when not nil) what it
+// writes and when.
+func appendAtRateWatched(ctx context.Context, src, dst string, rate int, written *counter, watch feedWatcher) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -55,9 +68,15 @@ func appendAtRate(ctx context.Context, src, dst string, rate int, written *count
 			w.Write(sc.Bytes())
 			w.WriteByte('\n')
 			n++
+			if watch != nil {
+				watch.line(sc.Bytes())
+			}
 		}
 		if err := w.Flush(); err != nil {
 			return fmt.Errorf("append to %s: %w", dst, err)
+		}
+		if watch != nil {
+			watch.flushed(time.Now())
 		}
 		written.add(n)
 		if n < per {

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,6 +35,7 @@ func requireSmokeOrFull(t *testing.T) (smoke bool) {
 // latency.
 type stampedFeed struct {
 	written counter
+	pending []string // ids of the slice being written (the feeding goroutine's)
 	mu      sync.Mutex
 	sentAt  map[string]time.Time
 }
@@ -52,60 +52,29 @@ func (f *stampedFeed) sent(id string) (time.Time, bool) {
 // processor derives from it; it returns at the end of the log or when ctx
 // ends.
 func feedStamped(ctx context.Context, log harness.AuditLog, dst string, rate int, f *stampedFeed) error {
-	in, err := os.Open(log.Path)
-	if err != nil {
-		return err
+	return appendAtRateWatched(ctx, log.Path, dst, rate, &f.written, f)
+}
+
+// line notes the event id of a written audit record, stamped at the flush.
+func (f *stampedFeed) line(line []byte) {
+	var rec struct {
+		AuditID string `json:"auditID"`
+		Stage   string `json:"stage"`
 	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	per := max(rate/10, 1)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	w := bufio.NewWriter(out)
-	var ids []string
-	for {
-		n := 0
-		ids = ids[:0]
-		for n < per && sc.Scan() {
-			line := sc.Bytes()
-			w.Write(line)
-			w.WriteByte('\n')
-			n++
-			var rec struct {
-				AuditID string `json:"auditID"`
-				Stage   string `json:"stage"`
-			}
-			if json.Unmarshal(line, &rec) == nil && rec.AuditID != "" && rec.Stage != "" {
-				if id, err := msgid.K8sAudit(rec.AuditID, rec.Stage); err == nil {
-					ids = append(ids, id)
-				}
-			}
-		}
-		if err := w.Flush(); err != nil {
-			return fmt.Errorf("append to %s: %w", dst, err)
-		}
-		now := time.Now()
-		f.mu.Lock()
-		for _, id := range ids {
-			f.sentAt[id] = now
-		}
-		f.mu.Unlock()
-		f.written.add(n)
-		if n < per {
-			return sc.Err()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+	if json.Unmarshal(line, &rec) == nil && rec.AuditID != "" && rec.Stage != "" {
+		if id, err := msgid.K8sAudit(rec.AuditID, rec.Stage); err == nil {
+			f.pending = append(f.pending, id)
 		}
 	}
+}
+
+func (f *stampedFeed) flushed(at time.Time) {
+	f.mu.Lock()
+	for _, id := range f.pending {
+		f.sentAt[id] = at
+	}
+	f.mu.Unlock()
+	f.pending = f.pending[:0]
 }
 
 // storeRun is a deployment whose sink writes to ClickHouse and
