@@ -74,19 +74,7 @@ func startWebhookFeed(t *testing.T, d *deployment, prefix string, records, rate 
 	port := d.env.Ports(1)[0]
 	token := "chaos-" + prefix
 	tokenFile := d.env.WriteFile("collector/token", token+"\n")
-	d.add("collector", d.env.Bin.Collector, fmt.Sprintf(`data_dir: %s
-collectors:
-  publish:
-    collector_id: chaos
-    node: chaos
-  replay:
-    enabled: false
-  k8s_audit_webhook:
-    enabled: true
-    listen: 127.0.0.1:%d
-    allow_insecure_loopback: true
-    bearer_token_file: %s
-%s`, d.env.Path("collector", "data"), port, tokenFile, spool))
+	d.add("collector", d.env.Bin.Collector, webhookCollectorYAML(d.env.Path("collector", "data"), port, tokenFile, spool))
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &webhookFeed{d: d, log: log, written: &counter{}, posts: &postStats{}, fed: make(chan error, 1), cancel: cancel}
 	url := fmt.Sprintf("http://127.0.0.1:%d/audit", port)

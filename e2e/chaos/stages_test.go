@@ -189,19 +189,7 @@ func natsOutage(t *testing.T, webhook bool) {
 		port := env.Ports(1)[0]
 		token := "chaos-" + spec.Prefix
 		tokenFile := env.WriteFile("collector/token", token+"\n")
-		d.add("collector", d.env.Bin.Collector, fmt.Sprintf(`data_dir: %s
-collectors:
-  publish:
-    collector_id: chaos
-    node: chaos
-  replay:
-    enabled: false
-  k8s_audit_webhook:
-    enabled: true
-    listen: 127.0.0.1:%d
-    allow_insecure_loopback: true
-    bearer_token_file: %s
-`, d.env.Path("collector", "data"), port, tokenFile))
+		d.add("collector", d.env.Bin.Collector, webhookCollectorYAML(d.env.Path("collector", "data"), port, tokenFile, ""))
 		posts = &postStats{}
 		url := fmt.Sprintf("http://127.0.0.1:%d/audit", port)
 		go func() { fed <- postAtRate(ctx, log.Path, url, token, rate, 100, written, posts) }()
@@ -408,4 +396,23 @@ func metricLines(port int, prefix string) string {
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// webhookCollectorYAML is the config of a collector taking Kubernetes audit
+// batches on its webhook at 127.0.0.1:port with the bearer token in
+// tokenFile; extra is more YAML under collectors (e.g. a spool block).
+func webhookCollectorYAML(dataDir string, port int, tokenFile, extra string) string {
+	return fmt.Sprintf(`data_dir: %s
+collectors:
+  publish:
+    collector_id: chaos
+    node: chaos
+  replay:
+    enabled: false
+  k8s_audit_webhook:
+    enabled: true
+    listen: 127.0.0.1:%d
+    allow_insecure_loopback: true
+    bearer_token_file: %s
+%s`, dataDir, port, tokenFile, extra)
 }
