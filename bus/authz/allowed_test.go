@@ -72,6 +72,9 @@ func TestIdentitiesDoTheirJobs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	settings := topology.NewDefaultConfig().Consumers
+	// Pinning is off by default; on, the processor also pulls through the
+	// priority group and unpins: its permissions must allow both.
+	settings.Processor.PinnedTTL = 10 * time.Second
 
 	// Collector: async publish with a message id (publish.Publisher).
 	cjs, _ := b.connectLogged(t, collector1)

@@ -119,8 +119,10 @@ type ConsumerSettings struct {
 	MaxAckPending int `yaml:"max_ack_pending"`
 	// PinnedTTL, when set, makes the consumer deliver to one pinned client at
 	// a time (a JetStream priority group) and unpin a client that has not
-	// pulled for this long, so another can take over. The processor's
-	// partition consumers use it; 0 turns pinning off.
+	// pulled for this long, so another can take over. Only the processor's
+	// partition consumers use it, as a server-side guard on top of their
+	// claims; 0 (the default) turns pinning off. Give every replica the
+	// same value: each makes the consumers as its configuration says.
 	PinnedTTL time.Duration `yaml:"pinned_ttl"`
 }
 
@@ -145,9 +147,12 @@ func NewDefaultConfig() Config {
 				Backoff:       []time.Duration{time.Minute, 5 * time.Minute},
 				MaxDeliver:    5,
 				MaxAckPending: 2048,
-				// As long as the processor's default lease: a killed
-				// replica's partitions move after about that long.
-				PinnedTTL: 10 * time.Second,
+				// No pinning: the processor's partition claims, checked
+				// before every fetch and message (processor/partition
+				// Fence), keep a partition to one replica already, and a
+				// pinned consumer costs the server a header rewrite per
+				// delivered message (~8 % of the processor's throughput,
+				// docs/BENCHMARKS.md).
 			},
 			// Sinks retry transient store failures for as long as it takes: a
 			// store outage must not turn into lost events. Permanent failures

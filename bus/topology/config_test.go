@@ -212,7 +212,7 @@ func TestConsumerConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Durable != "processor-p5" || p.FilterSubject != "crowsnest.raw.falco.5.*.*" ||
-		p.PriorityPolicy != jetstream.PriorityPolicyPinned || !slices.Equal(p.PriorityGroups, []string{"owner"}) || p.PinnedTTL != 10*time.Second || p.AckPolicy != jetstream.AckExplicitPolicy || p.DeliverPolicy != jetstream.DeliverAllPolicy ||
+		p.PriorityPolicy != jetstream.PriorityPolicyNone || p.PriorityGroups != nil || p.PinnedTTL != 0 || p.AckPolicy != jetstream.AckExplicitPolicy || p.DeliverPolicy != jetstream.DeliverAllPolicy ||
 		p.MaxDeliver != 5 || p.MaxAckPending != 2048 || p.AckWait != 30*time.Second {
 		t.Errorf("processor consumer = %+v", p)
 	}
@@ -228,10 +228,10 @@ func TestConsumerConfigs(t *testing.T) {
 	if _, err := ProcessorConsumerConfig(SourceFalco, -1, cfg.Consumers.Processor); err == nil {
 		t.Error("partition -1 accepted")
 	}
-	unpinned := cfg.Consumers.Processor
-	unpinned.PinnedTTL = 0
-	if p, _ := ProcessorConsumerConfig(SourceFalco, 0, unpinned); p.PriorityPolicy != jetstream.PriorityPolicyNone || p.PriorityGroups != nil {
-		t.Errorf("pinned_ttl 0 still pins: %+v", p)
+	pinned := cfg.Consumers.Processor
+	pinned.PinnedTTL = 10 * time.Second
+	if p, _ := ProcessorConsumerConfig(SourceFalco, 0, pinned); p.PriorityPolicy != jetstream.PriorityPolicyPinned || !slices.Equal(p.PriorityGroups, []string{"owner"}) || p.PinnedTTL != 10*time.Second {
+		t.Errorf("pinned_ttl 10s does not pin: %+v", p)
 	}
 
 	s, err := SinkConsumerConfig("clickhouse", cfg.Consumers.Sink)

@@ -33,9 +33,9 @@ const DefaultPartitions = 8
 const MaxPartitions = 256
 
 // ProcessorPriorityGroup is the priority group of the processor's partition
-// consumers. They pin one client at a time (PriorityPolicyPinned), so a
-// partition is processed by one replica even while two replicas disagree
-// about who owns it during a hand-over.
+// consumers when pinned_ttl is set: they then pin one client at a time
+// (PriorityPolicyPinned), a server-side guard on top of the processor's
+// partition claims.
 const ProcessorPriorityGroup = "owner"
 
 // KeyToken turns an entity into the subject token that partitions its

@@ -46,6 +46,7 @@ type Membership struct {
 	mu     sync.Mutex
 	kv     jetstream.KeyValue
 	claims map[int]uint64 // partition -> revision of our claim
+	fences []*Fence       // per partition; moved only with mu held, as claims change
 }
 
 // New returns a Membership of a replica among those sharing partitions
@@ -63,9 +64,24 @@ func New(js jetstream.JetStream, cfg Config, partitions int, log *slog.Logger) (
 	if cfg.ReplicaID == "" {
 		cfg.ReplicaID = defaultID()
 	}
+	base := time.Now()
+	fences := make([]*Fence, partitions)
+	for p := range fences {
+		fences[p] = newFence(base)
+	}
 	return &Membership{cfg: cfg, partitions: partitions, js: js, updates: make(chan []int, 1), nonce: newNonce(),
-		wake: make(chan struct{}, 1), claims: map[int]uint64{}, log: log.With("replica", cfg.ReplicaID)}, nil
+		wake: make(chan struct{}, 1), claims: map[int]uint64{}, fences: fences, log: log.With("replica", cfg.ReplicaID)}, nil
 }
+
+// Fence is partition p's fence (valid while this replica's claim on it
+// certainly is); the same value for the Membership's life.
+func (m *Membership) Fence(p int) *Fence { return m.fences[p] }
+
+// fenceValidity is how long after the request that created or renewed a
+// claim the claim is certainly still ours: two thirds of a lease, the point
+// where Run gives claims up, leaving a third of a lease for the server's and
+// this host's clocks to disagree on how long a lease is.
+func (m *Membership) fenceValidity() time.Duration { return 2 * m.cfg.Lease / 3 }
 
 // ID is this replica's id.
 func (m *Membership) ID() string { return m.cfg.ReplicaID }
@@ -84,6 +100,7 @@ func (m *Membership) Release(ctx context.Context, p int) {
 	m.mu.Lock()
 	rev, ok := m.claims[p]
 	delete(m.claims, p)
+	m.fences[p].clear()
 	kv := m.kv
 	m.mu.Unlock()
 	if !ok || kv == nil {
@@ -275,15 +292,18 @@ func (m *Membership) renew(ctx context.Context, kv jetstream.KeyValue) bool {
 	}
 	m.mu.Unlock()
 	for p, rev := range held {
+		sent := time.Now()
 		nrev, err := kv.Update(ctx, claimKey(p), []byte(m.cfg.ReplicaID), rev)
 		m.mu.Lock()
 		if cur, still := m.claims[p]; still && cur == rev {
 			if err == nil {
 				m.claims[p] = nrev
+				m.fences[p].extend(sent, m.fenceValidity())
 			} else if errors.Is(err, jetstream.ErrKeyExists) {
 				// Someone else's now (ours expired): never process it again
 				// without claiming it afresh.
 				delete(m.claims, p)
+				m.fences[p].clear()
 				m.log.Error("partition claim lost", "partition", p)
 			}
 		}
@@ -301,6 +321,9 @@ func (m *Membership) dropClaims() {
 	defer m.mu.Unlock()
 	if len(m.claims) > 0 {
 		m.log.Error("claims not renewed for two thirds of a lease: stopping their partitions", "partitions", len(m.claims))
+		for p := range m.claims {
+			m.fences[p].clear()
+		}
 		clear(m.claims)
 	}
 }
@@ -315,6 +338,7 @@ func (m *Membership) claim(ctx context.Context, kv jetstream.KeyValue, assigned 
 		if held {
 			continue
 		}
+		sent := time.Now()
 		rev, err := kv.Create(ctx, claimKey(p), []byte(m.cfg.ReplicaID))
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			// A claim naming us is our previous life's (a restart under
@@ -334,6 +358,7 @@ func (m *Membership) claim(ctx context.Context, kv jetstream.KeyValue, assigned 
 		}
 		m.mu.Lock()
 		m.claims[p] = rev
+		m.fences[p].extend(sent, m.fenceValidity())
 		m.mu.Unlock()
 	}
 }

@@ -11,6 +11,7 @@ import (
 type partitionMetrics struct {
 	owned     prometheus.Gauge
 	handovers *prometheus.CounterVec
+	fenced    prometheus.Counter
 }
 
 func newPartitionMetrics(reg prometheus.Registerer) (partitionMetrics, error) {
@@ -23,33 +24,41 @@ func newPartitionMetrics(reg prometheus.Registerer) (partitionMetrics, error) {
 			Name: "crowsnest_processor_partition_handovers_total",
 			Help: "Partitions this replica took over (direction=acquired) or gave up after draining them (direction=released).",
 		}, []string{"direction"}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crowsnest_processor_partition_fence_pauses_total",
+			Help: "Times a partition consumer paused because its claim had not been renewed in time (the replica stalled or NATS was slow): its fetched messages were handed back.",
+		}),
 	}
 	m.handovers.WithLabelValues("acquired")
 	m.handovers.WithLabelValues("released")
 	if reg == nil {
 		return m, nil
 	}
-	if err := reg.Register(m.owned); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return m, fmt.Errorf("register partition metrics: %w", err)
-		}
-		g, ok := are.ExistingCollector.(prometheus.Gauge)
-		if !ok {
-			return m, fmt.Errorf("register partition metrics: %w", err)
-		}
-		m.owned = g
+	var err error
+	if m.owned, err = register(reg, m.owned); err != nil {
+		return m, err
 	}
-	if err := reg.Register(m.handovers); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return m, fmt.Errorf("register partition metrics: %w", err)
-		}
-		cv, ok := are.ExistingCollector.(*prometheus.CounterVec)
-		if !ok {
-			return m, fmt.Errorf("register partition metrics: %w", err)
-		}
-		m.handovers = cv
+	if m.handovers, err = register(reg, m.handovers); err != nil {
+		return m, err
+	}
+	if m.fenced, err = register(reg, m.fenced); err != nil {
+		return m, err
 	}
 	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// its name (a second pipeline in one process shares the first's).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("register partition metrics: %w", err)
 }

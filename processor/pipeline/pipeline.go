@@ -55,6 +55,15 @@ type Publisher interface {
 	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
 }
 
+// Fence says whether this replica may still process a partition: its
+// claim is certainly not expired, so no other replica can hold it
+// (partition.Fence).
+type Fence interface {
+	Valid() bool
+	// Wait returns true once Valid, false when ctx ends first.
+	Wait(ctx context.Context) bool
+}
+
 // Settings is what the caller injects.
 type Settings struct {
 	Logger *slog.Logger
@@ -307,14 +316,14 @@ func (p *Pipeline) reconcile(ctx context.Context, members *partition.Membership,
 		// unpinning) or died: a pin still held is a dead client's, which
 		// would otherwise keep the partition idle for pinned_ttl.
 		p.unpin(ctx, part)
-		workers[part] = p.startPartition(ctx, part)
+		workers[part] = p.startPartition(ctx, part, members.Fence(part))
 		p.pm.handovers.WithLabelValues("acquired").Inc()
 		p.log.Info("partition acquired", "partition", part)
 	}
 	p.pm.owned.Set(float64(len(workers)))
 }
 
-func (p *Pipeline) startPartition(ctx context.Context, part int) *partitionWorker {
+func (p *Pipeline) startPartition(ctx context.Context, part int, fence Fence) *partitionWorker {
 	wctx, cancel := context.WithCancel(ctx)
 	w := &partitionWorker{cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -323,7 +332,7 @@ func (p *Pipeline) startPartition(ctx context.Context, part int) *partitionWorke
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.keepConsuming(wctx, src, stream, part)
+			p.keepConsuming(wctx, src, stream, part, fence)
 		}()
 	}
 	go func() {
@@ -343,10 +352,10 @@ const maxConsumerRetryDelay = 30 * time.Second
 // the consumer made again if it is gone: the partition stays this
 // replica's, so giving up would leave it unconsumed until the replica
 // stops (found by TestClusterRestartsSmoke: a partition stalled for good).
-func (p *Pipeline) keepConsuming(ctx context.Context, src, stream string, part int) {
+func (p *Pipeline) keepConsuming(ctx context.Context, src, stream string, part int, fence Fence) {
 	delay := p.cfg.RetryDelay
 	for ctx.Err() == nil {
-		consumed, err := p.consumePartition(ctx, src, stream, part)
+		consumed, err := p.consumePartition(ctx, src, stream, part, fence)
 		if err == nil || ctx.Err() != nil {
 			return // consume returns nil only once ctx is done
 		}
@@ -366,7 +375,7 @@ func (p *Pipeline) keepConsuming(ctx context.Context, src, stream string, part i
 
 // consumePartition looks part's consumer up (making it again when it is
 // gone) and consumes it; consumed reports whether consuming started.
-func (p *Pipeline) consumePartition(ctx context.Context, src, stream string, part int) (consumed bool, err error) {
+func (p *Pipeline) consumePartition(ctx context.Context, src, stream string, part int, fence Fence) (consumed bool, err error) {
 	name := topology.ProcessorConsumerName(part)
 	cons, err := p.js.Consumer(ctx, stream, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -378,7 +387,7 @@ func (p *Pipeline) consumePartition(ctx context.Context, src, stream string, par
 	if err != nil {
 		return false, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
 	}
-	return true, p.consume(ctx, src, cons)
+	return true, p.consume(ctx, src, cons, fence)
 }
 
 // unpin releases this replica's pin on part's consumers, if it holds it.
@@ -416,7 +425,10 @@ type pending struct {
 	at     time.Time // when its outputs were all published
 }
 
-func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Consumer) error {
+// consume processes cons's messages until ctx ends, while fence holds:
+// past it, fetching pauses and the messages in hand go back to JetStream
+// unprocessed, since another replica may own the partition by now.
+func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Consumer, fence Fence) error {
 	subject, err := topology.EventSubject(source)
 	if err != nil {
 		return err
@@ -426,7 +438,10 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 	// message in transit to come back after ack_wait — after the next owner
 	// of the partition has processed later ones.
 	opts := []jetstream.FetchOpt{jetstream.FetchMaxWait(fetchWait)}
-	if p.set.Consumer.PinnedTTL > 0 {
+	// The consumer's own policy, not this replica's setting: a replica
+	// configured otherwise than the one that made the consumer must still
+	// pull the way the server expects.
+	if cons.CachedInfo().Config.PriorityPolicy == jetstream.PriorityPolicyPinned {
 		// Only the pinned replica receives; the others' pulls wait their turn.
 		opts = append(opts, jetstream.FetchPriorityGroup(topology.ProcessorPriorityGroup))
 	}
@@ -546,6 +561,14 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 		}
 	}
 	for ctx.Err() == nil {
+		if !fence.Valid() {
+			p.pm.fenced.Inc()
+			p.log.Warn("partition claim not renewed in time: fetching paused until it is", "source", source)
+			if !fence.Wait(ctx) {
+				return nil
+			}
+			p.log.Info("partition claim renewed: fetching again", "source", source)
+		}
 		batch, err := cons.Fetch(p.cfg.FetchBatch, opts...)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -562,6 +585,9 @@ func (p *Pipeline) consume(ctx context.Context, source string, cons jetstream.Co
 			continue
 		}
 		for msg := range batch.Messages() {
+			if !fence.Valid() && p.handBack(msg) {
+				continue
+			}
 			handle(msg)
 		}
 		stateWrites.Flush()
@@ -682,6 +708,27 @@ func (o *outputMsgs) put(m *nats.Msg) {
 	case o.free <- m:
 	default:
 	}
+}
+
+// handBackDelay is how long a message handed back past the fence waits
+// before redelivery: longer than the fetch in progress, which would
+// otherwise take it again at once, and again, until max_deliver.
+const handBackDelay = 2 * fetchWait
+
+// handBack returns msg to JetStream unprocessed because this replica's claim
+// on its partition has lapsed, and reports true; whoever owns the partition
+// then takes it. On its last delivery it reports false and the caller
+// processes it anyway: the worst an owner past its claim does is reorder
+// a message among its entity's, while a message handed back after its last
+// delivery would be stuck in the work queue.
+func (p *Pipeline) handBack(msg jetstream.Msg) bool {
+	if md, err := msg.Metadata(); err == nil && p.set.Consumer.IsLastDelivery(md.NumDelivered) {
+		return false
+	}
+	if err := msg.NakWithDelay(handBackDelay); err != nil {
+		p.set.Metrics.Error(telemetry.AckFailed, telemetry.StageSending)
+	}
+	return true
 }
 
 // retry hands msg back to JetStream for a later delivery, unless this was
