@@ -192,18 +192,22 @@ func repeat(p []byte, n int) [][]byte {
 //     (where the ack also deletes);
 //   - ack-all: one cumulative Ack per fetched batch (AckAll policy; events
 //     stream only, JetStream refuses AckAll on a work queue);
-//   - explicit-ack with 100 events per message.
+//   - explicit-ack with 100 events per message;
+//   - the raw work queue through a pinned priority group (pinned_ttl set):
+//     what pinning costs the processor's consumption.
 func BenchmarkConsume(b *testing.B) {
 	cases := []struct {
 		name   string
 		raw    bool
 		ackAll bool
 		perMsg int
+		pinned bool
 	}{
-		{"explicit-ack/events", false, false, 1},
-		{"explicit-ack/raw-workqueue", true, false, 1},
-		{"ack-all-per-batch/events", false, true, 1},
-		{"explicit-ack/events/events-per-msg=100", false, false, 100},
+		{"explicit-ack/events", false, false, 1, false},
+		{"explicit-ack/raw-workqueue", true, false, 1, false},
+		{"explicit-ack/raw-workqueue/pinned", true, false, 1, true},
+		{"ack-all-per-batch/events", false, true, 1, false},
+		{"explicit-ack/events/events-per-msg=100", false, false, 100, false},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -233,6 +237,11 @@ func BenchmarkConsume(b *testing.B) {
 			settings := topology.NewDefaultConfig().Consumers.Processor
 			settings.MaxAckPending = 10 * fetchBatch
 			settings.PinnedTTL = 0
+			fetchOpts := []jetstream.FetchOpt{jetstream.FetchMaxWait(5 * time.Second), jetstream.FetchHeartbeat(time.Second)}
+			if tc.pinned {
+				settings.PinnedTTL = 10 * time.Second
+				fetchOpts = append(fetchOpts, jetstream.FetchPriorityGroup(topology.ProcessorPriorityGroup))
+			}
 			// Every record has one key: partition 0 of a one-partition stream
 			// is where the consumer finds them (newEnv ensures one partition).
 			cc, _ := topology.ProcessorConsumerConfig(topology.SourceFalco, 0, settings)
@@ -255,7 +264,7 @@ func BenchmarkConsume(b *testing.B) {
 				// short batch. The heartbeat ends a fetch whose request or expiry
 				// notice the server lost (seen on a starved standalone server);
 				// without it the batch can wait forever.
-				batch, err := cons.Fetch(min(fetchBatch, msgs-got), jetstream.FetchMaxWait(5*time.Second), jetstream.FetchHeartbeat(time.Second))
+				batch, err := cons.Fetch(min(fetchBatch, msgs-got), fetchOpts...)
 				if err != nil {
 					b.Fatal(err)
 				}
