@@ -8,8 +8,10 @@
 // gone at their next renewal and take its partitions over.
 //
 // Replicas may briefly disagree (each lists the members at its own moment):
-// the partition consumers' pinned priority group (bus/topology) makes sure
-// one of them at a time receives a partition's messages.
+// a partition is processed only by the holder of its claim, and each claim's
+// Fence tells the pipeline, before every fetch and message, whether the claim
+// is still certainly held — so a replica that stalled past its lease stops
+// before the next owner can start.
 //
 // The package must not consume or publish records: it only says which
 // partitions are ours.
