@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -210,9 +211,20 @@ func start(ctx context.Context, name, path string, cfg Root, stderr io.Writer, o
 		}
 		return nil
 	})
+	// Not ready while the streams are missing (a stage verifying the
+	// topology may wait minutes for the admin's setup): a collector taking
+	// traffic then would only spool it, and a rollout would look done.
+	var topologyReady atomic.Bool
+	tel.RegisterReadiness("topology", func(context.Context) error {
+		if !topologyReady.Load() {
+			return errors.New("the streams this stage uses are not ready yet (waiting for them, or for " + topology.SetupCommand + ")")
+		}
+		return nil
+	})
 	if err := prepareTopology(ctx, nc, js, c.EnsureTopology, c.Topology, o.streams, logger, topologyRetryFor, o.awaitSetup); err != nil {
 		return err
 	}
+	topologyReady.Store(true)
 	logger.Info("started")
 	err = run(ctx, &Env{Logger: logger, Registry: reg, Metrics: metrics, Conn: nc, JetStream: js, Telemetry: tel})
 	if dErr := nc.Drain(); dErr != nil && !errors.Is(dErr, nats.ErrConnectionClosed) {

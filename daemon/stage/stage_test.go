@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,16 +203,20 @@ func TestStartAsAnIdentity(t *testing.T) {
 func TestStartWaitsForSetup(t *testing.T) {
 	b := startWithIdentities(t)
 	path := filepath.Join(t.TempDir(), "crowsnest.yaml")
-	conf := fmt.Sprintf("ensure_topology: false\nnats:\n  url: %s\n  nkey_file: %s\n  inbox_prefix: %s\n",
-		b.srv.ClientURL(), authz.SeedFile(b.seeds, sinkCH), sinkCH.InboxPrefix())
+	listen := freeAddr(t)
+	conf := fmt.Sprintf("ensure_topology: false\nnats:\n  url: %s\n  nkey_file: %s\n  inbox_prefix: %s\ntelemetry:\n  listen: %s\n",
+		b.srv.ClientURL(), authz.SeedFile(b.seeds, sinkCH), sinkCH.InboxPrefix(), listen)
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ran := make(chan struct{})
+	ran, probed := make(chan struct{}), make(chan struct{})
+	var readyInRun int
 	run := func(ctx context.Context, env *Env) error {
 		close(ran)
+		readyInRun, _ = readyz(t, listen)
+		close(probed)
 		_, err := env.JetStream.Stream(ctx, topology.EventsStream)
 		return err
 	}
@@ -229,6 +234,10 @@ func TestStartWaitsForSetup(t *testing.T) {
 		t.Fatal("run started before setup")
 	default:
 	}
+	// Connected to NATS, but not ready: the streams are missing.
+	if code, body := readyz(t, listen); code != http.StatusServiceUnavailable || !strings.Contains(body, `"topology"`) || !strings.Contains(body, `"nats":"ok"`) {
+		t.Fatalf("/readyz while waiting for setup = %d %s, want 503 naming the topology", code, body)
+	}
 	anc, ajs := b.connect(t, admin)
 	if err := PrepareTopology(ctx, anc, ajs, true, topology.NewDefaultConfig(), nil, nil); err != nil {
 		t.Fatal(err)
@@ -240,6 +249,10 @@ func TestStartWaitsForSetup(t *testing.T) {
 	case <-ran:
 	default:
 		t.Fatal("run never called")
+	}
+	<-probed
+	if readyInRun != http.StatusOK {
+		t.Errorf("/readyz once running = %d, want 200", readyInRun)
 	}
 	t.Logf("started %s after the first attempt, once the admin had set up", time.Since(began).Round(time.Millisecond))
 
@@ -358,4 +371,28 @@ func TestTransientJetStream(t *testing.T) {
 			t.Errorf("transientJetStream(%v) = %t, want %t", tc.err, got, tc.want)
 		}
 	}
+}
+
+// freeAddr is a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// readyz returns the status and body of GET /readyz at addr.
+func readyz(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Errorf("GET /readyz: %v", err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
