@@ -145,6 +145,17 @@ func newCorrelation(r *Rule, loaded []*Rule) (*Correlation, error) {
 		}
 		c.atClose = true
 	}
+	if c.threshold != nil && !c.atClose && (c.typ == "temporal" || c.typ == "temporal_ordered") {
+		// The count is of distinct rules: one no number of them can reach
+		// would load a correlation that never fires.
+		possible := false
+		for n := 1; n <= len(sc.Rules) && !possible; n++ {
+			possible = c.threshold.Holds(int64(n))
+		}
+		if !possible {
+			return nil, fmt.Errorf("the condition counts distinct rules, and no count of the %d referenced can satisfy it", len(sc.Rules))
+		}
+	}
 	if len(sc.GroupBy) == 0 && (c.typ == "temporal" || c.typ == "temporal_ordered") {
 		return nil, errors.New("a temporal correlation needs group-by: which events belong together")
 	}
@@ -725,16 +736,31 @@ func (c *Correlation) fires(g *corrGroup) ([]string, bool) {
 		}
 		return hitIDs(g.Hits), true
 	case "temporal":
+		// Every referenced rule, or with a condition (gt, gte) enough of
+		// them: the count of distinct rules that matched.
 		var chosen []corrHit
 		for b := range c.bases {
 			i := slices.IndexFunc(g.Hits, func(h corrHit) bool { return h.Base == b })
 			if i < 0 {
-				return nil, false
+				if c.threshold == nil {
+					return nil, false
+				}
+				continue
 			}
 			chosen = append(chosen, g.Hits[i])
 		}
+		if c.threshold != nil && !c.threshold.Holds(int64(len(chosen))) {
+			return nil, false
+		}
 		return hitIDs(chosen), true
 	case "temporal_ordered":
+		if c.threshold != nil {
+			chain := longestChain(g.Hits, len(c.bases))
+			if len(chain) == 0 || !c.threshold.Holds(int64(len(chain))) {
+				return nil, false
+			}
+			return hitIDs(chain), true
+		}
 		// Greedy in event-time order (arrival order among equal times):
 		// the earliest match of each base after the previous one; it
 		// finds a chain whenever one exists. Scanned per base rather than
@@ -762,6 +788,56 @@ func (c *Correlation) fires(g *corrGroup) ([]string, bool) {
 		return hitIDs(chain), true
 	}
 	return nil, false
+}
+
+// longestChain returns the longest chain of matches whose rules come in the
+// correlation's order (a subsequence of its rules: the count a gt/gte
+// condition on temporal_ordered is judged on), each after the previous in
+// event-time order, equal times in arrival order. Of chains of equal
+// length it keeps the one ending first. O(matches × rules), with one sort
+// of the window: only correlations with a condition pay for it.
+func longestChain(hits []corrHit, bases int) []corrHit {
+	order := make([]int, len(hits))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return hits[a].At.Compare(hits[b].At) })
+	length, prev := make([]int, len(hits)), make([]int, len(hits))
+	bestEnd := make([]int, bases) // per rule, the match ending the longest chain seen so far
+	for b := range bestEnd {
+		bestEnd[b] = -1
+	}
+	best := -1
+	for _, i := range order {
+		b := hits[i].Base
+		if b < 0 || b >= bases {
+			continue
+		}
+		p := -1
+		for r := range b {
+			if e := bestEnd[r]; e >= 0 && (p < 0 || length[e] > length[p]) {
+				p = e
+			}
+		}
+		length[i], prev[i] = 1, p
+		if p >= 0 {
+			length[i] = length[p] + 1
+		}
+		if bestEnd[b] < 0 || length[i] > length[bestEnd[b]] {
+			bestEnd[b] = i
+		}
+		if best < 0 || length[i] > length[best] {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	chain := make([]corrHit, length[best])
+	for k, i := len(chain)-1, best; i >= 0; k, i = k-1, prev[i] {
+		chain[k] = hits[i]
+	}
+	return chain
 }
 
 // after reports whether hits[i] comes after hits[j] in event-time order,

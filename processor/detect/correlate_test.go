@@ -106,6 +106,12 @@ func TestCorrelations(t *testing.T) {
 		{"temporal beyond the timespan", "  type: temporal\n  rules: [exec, denied]\n  group-by: [user.name]\n  timespan: 1m\n",
 			[]*schemas.Event{execOn("1", "bob", sec(0)), denied("2", "bob", "pods", sec(61))},
 			nil},
+		{"temporal with gte 1: either rule", "  type: temporal\n  rules: [exec, denied]\n  group-by: [user.name]\n  timespan: 5m\n  condition: {gte: 1}\n",
+			[]*schemas.Event{denied("1", "bob", "pods", sec(0))},
+			[]string{"1"}},
+		{"temporal_ordered with gte 1: out of order still one rule", "  type: temporal_ordered\n  rules: [exec, denied]\n  group-by: [user.name]\n  timespan: 5m\n  condition: {gt: 0}\n",
+			[]*schemas.Event{denied("1", "bob", "pods", sec(0))},
+			[]string{"1"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,6 +159,8 @@ func TestCorrelationProblems(t *testing.T) {
 		{"  type: event_count\n  rules: [denied]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {neq: 1000}\n", "correlation:neq"},
 		{"  type: event_count\n  rules: [denied]\n  group-by: [NoSuchField]\n  timespan: 1m\n  condition: {gte: 3}\n", "NoSuchField"},
 		{"  type: temporal\n  rules: [denied, exec]\n  timespan: 1m\n", "group-by"},
+		{"  type: temporal\n  rules: [denied, exec]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {gt: 2}\n", "no count of the 2 referenced"},
+		{"  type: temporal_ordered\n  rules: [denied, exec]\n  group-by: [user.name]\n  timespan: 1m\n  condition: {gte: 3}\n", "no count of the 2 referenced"},
 	}
 	for _, tc := range cases {
 		fsys := map[string]string{"base.yml": baseRules, "corr.yml": corrRule(tc.corr)}

@@ -15,7 +15,9 @@ type Correlation struct {
 	Rules    []string
 	GroupBy  []string
 	Timespan time.Duration
-	// Condition is the threshold of event_count and value_count.
+	// Condition is the threshold: on the events (event_count), the distinct
+	// values of its Field (value_count) or, optional, the distinct rules
+	// (temporal, temporal_ordered) matched in the window.
 	Condition *Threshold
 	// Aliases maps an alias field to the field of each referenced rule.
 	Aliases  map[string]map[string]string
