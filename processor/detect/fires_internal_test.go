@@ -61,7 +61,9 @@ func TestTemporalConditions(t *testing.T) {
 	hit := func(id string, base, sec int) corrHit {
 		return corrHit{At: at.Add(time.Duration(sec) * time.Second), EventID: id, Base: base}
 	}
-	gte := func(n int64) *sigma.Threshold { return &sigma.Threshold{Ops: []sigma.ThresholdOp{{Op: "gte", Value: n}}} }
+	gte := func(n int64) *sigma.Threshold {
+		return &sigma.Threshold{Ops: []sigma.ThresholdOp{{Op: "gte", Value: n}}}
+	}
 	cases := []struct {
 		name      string
 		typ       string
@@ -103,7 +105,9 @@ func TestLongestChain(t *testing.T) {
 			hits = append(hits, corrHit{At: at.Add(time.Duration(rng.IntN(4)) * time.Second), EventID: strconv.Itoa(i), Base: rng.IntN(bases)})
 		}
 		chain := longestChain(hits, bases)
-		pos := func(h corrHit) int { return slices.IndexFunc(hits, func(x corrHit) bool { return x.EventID == h.EventID }) }
+		pos := func(h corrHit) int {
+			return slices.IndexFunc(hits, func(x corrHit) bool { return x.EventID == h.EventID })
+		}
 		for k := 1; k < len(chain); k++ {
 			if chain[k].Base <= chain[k-1].Base || !after(hits, pos(chain[k]), pos(chain[k-1])) {
 				t.Fatalf("round %d: %+v is not a chain of %+v", round, chain, hits)
