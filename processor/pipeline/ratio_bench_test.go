@@ -445,7 +445,10 @@ func runUntilDrained(b *testing.B, run func(context.Context) error, js jetstream
 		select {
 		case err := <-done:
 			b.Fatalf("pipeline stopped early: %v", err)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
+			// Not more often: each look is a JetStream API request, CPU
+			// taken from the pipeline being measured (the rate comes from
+			// the outputs' stored timestamps, so a later look costs nothing).
 		}
 	}
 	cancel()
