@@ -107,15 +107,7 @@ func newFenceRig(t *testing.T, maxDeliver, n int) *fenceRig {
 
 func (r *fenceRig) count(t *testing.T, stream string) uint64 {
 	t.Helper()
-	s, err := r.js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return natstest.StreamMsgs(t, r.js, stream)
 }
 
 // start runs consume until the returned stop is called; stop checks it
@@ -144,14 +136,8 @@ func (r *fenceRig) drain(t *testing.T, n int) {
 	if got, left := r.count(t, topology.EventsStream), r.count(t, r.raw); got != uint64(n) || left != 0 {
 		t.Fatalf("%d events (want %d), %d raw left", got, n, left)
 	}
-	s, _ := r.js.Stream(context.Background(), topology.EventsStream)
 	seen := map[string]bool{}
-	for seq := uint64(1); seq <= uint64(n); seq++ {
-		m, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := m.Header.Get(headers.MsgID)
+	for _, id := range natstest.MsgIDs(t, r.js, topology.EventsStream, 1, uint64(n)) {
 		if seen[id] {
 			t.Errorf("event %s published twice", id)
 		}

@@ -205,15 +205,7 @@ func (c *cluster) publish(t *testing.T, entities, from, to int) {
 
 func (c *cluster) eventCount(t *testing.T) int {
 	t.Helper()
-	s, err := c.js.Stream(context.Background(), topology.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return int(info.State.Msgs)
+	return int(natstest.StreamMsgs(t, c.js, topology.EventsStream))
 }
 
 func (c *cluster) waitEvents(t *testing.T, n int) {

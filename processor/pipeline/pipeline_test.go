@@ -78,15 +78,7 @@ func (h *harness) publishRaw(t *testing.T, id string, data []byte) *jetstream.Pu
 
 func (h *harness) count(t *testing.T, stream string) uint64 {
 	t.Helper()
-	s, err := h.js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return natstest.StreamMsgs(t, h.js, stream)
 }
 
 func (h *harness) waitFor(t *testing.T, stream string, want uint64) {

@@ -71,6 +71,42 @@ func Connect(t testing.TB, srv *embedded.Server, opts ...jetstream.JetStreamOpt)
 	return nc, js
 }
 
+// StreamMsgs is how many messages stream holds now.
+func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("natstest: stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("natstest: stream %s info: %v", stream, err)
+	}
+	return info.State.Msgs
+}
+
+// MsgIDs returns the Nats-Msg-Id of stream's messages first..last, in order.
+func MsgIDs(t testing.TB, js jetstream.JetStream, stream string, first, last uint64) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("natstest: stream %s: %v", stream, err)
+	}
+	var ids []string
+	for seq := first; seq <= last; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("natstest: %s message %d: %v", stream, seq, err)
+		}
+		ids = append(ids, m.Header.Get(jetstream.MsgIDHeader))
+	}
+	return ids
+}
+
 // testWriter sends log lines to t.Log until stop, after which the test may
 // have ended and t.Log would panic.
 type testWriter struct {
