@@ -110,23 +110,15 @@ func consumerConfig(durable, desc string, s ConsumerSettings) jetstream.Consumer
 // while a cluster node restarts exited on the first timeout (found by
 // e2e/chaos TestClusterRestarts).
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, d ConsumerDecl) (jetstream.Consumer, error) {
-	deadline := time.Now().Add(consumerRetryFor)
-	wait := 250 * time.Millisecond
-	for {
-		c, err := js.CreateOrUpdateConsumer(ctx, d.Stream, d.Config)
-		if err == nil {
-			return c, nil
-		}
-		if ctx.Err() != nil || !Transient(err) || time.Now().Add(wait).After(deadline) {
-			return nil, fmt.Errorf("ensure consumer %s on stream %s: %w", d.Config.Durable, d.Stream, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("ensure consumer %s on stream %s: %w", d.Config.Durable, d.Stream, err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	var c jetstream.Consumer
+	err := RetryTransient(ctx, RetryFor, func() (err error) {
+		c, err = js.CreateOrUpdateConsumer(ctx, d.Stream, d.Config)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure consumer %s on stream %s: %w", d.Config.Durable, d.Stream, err)
 	}
+	return c, nil
 }
 
 // IsLastDelivery reports whether a message delivered numDelivered times

@@ -39,49 +39,110 @@ func TestTransient(t *testing.T) {
 	}
 }
 
-// EnsureConsumer called while the server is away (a cluster node
-// restarting under the client) waits for it instead of failing at the first
-// timeout.
-func TestEnsureConsumerWaitsOutAnAbsentServer(t *testing.T) {
-	cfg := natstest.Config(t)
-	srv := natstest.StartWith(t, cfg)
-	cfg.Port = srv.NATS().Addr().(*net.TCPAddr).Port
-	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
+func TestRetryTransient(t *testing.T) {
+	refused := errors.New("subjects differ")
+	for _, tc := range []struct {
+		name      string
+		errs      []error // f's answers, in turn; nil after the last
+		limit     time.Duration
+		wantCalls int
+		wantErr   error
+	}{
+		{"first answer", nil, time.Minute, 1, nil},
+		{"transient, then an answer", []error{nats.ErrTimeout, nats.ErrNoResponders}, time.Minute, 3, nil},
+		{"a refusal is not asked again", []error{nats.ErrTimeout, refused}, time.Minute, 2, refused},
+		{"limit reached", []error{nats.ErrTimeout, nats.ErrTimeout, nats.ErrTimeout}, 100 * time.Millisecond, 1, nats.ErrTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := topology.RetryTransient(context.Background(), tc.limit, func() error {
+				calls++
+				if calls <= len(tc.errs) {
+					return tc.errs[calls-1]
+				}
+				return nil
+			})
+			if calls != tc.wantCalls || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Errorf("%d calls, error %v; want %d calls, error %v", calls, err, tc.wantCalls, tc.wantErr)
+			}
+		})
 	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// No deadline on ctx: each call then takes the short default timeout.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := topology.Ensure(ctx, js, topology.NewDefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
+	t.Run("ctx ended", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		err := topology.RetryTransient(ctx, time.Minute, func() error {
+			calls++
+			cancel()
+			return nats.ErrTimeout
+		})
+		if calls != 1 || !errors.Is(err, nats.ErrTimeout) {
+			t.Errorf("%d calls, error %v; want 1 call and the timeout", calls, err)
+		}
+	})
+}
+
+// The calls a stage makes as it starts, made while the server is away (a
+// cluster node restarting under the client), wait for it instead of failing
+// at the first timeout.
+func TestStartCallsWaitOutAnAbsentServer(t *testing.T) {
 	decls, err := topology.SinkConsumers("file", topology.NewDefaultConfig().Consumers.Sink)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Shutdown()
-	back := make(chan *embedded.Server, 1)
-	go func() {
-		time.Sleep(1500 * time.Millisecond)
-		s, err := embedded.Start(ctx, cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Errorf("restart the server: %v", err)
-		}
-		back <- s
-	}()
-	start := time.Now()
-	_, err = topology.EnsureConsumer(ctx, js, decls[0])
-	if s := <-back; s != nil {
-		t.Cleanup(s.Shutdown)
+	for _, tc := range []struct {
+		name string
+		call func(context.Context, jetstream.JetStream) error
+	}{
+		{"EnsureConsumer", func(ctx context.Context, js jetstream.JetStream) error {
+			_, err := topology.EnsureConsumer(ctx, js, decls[0])
+			return err
+		}},
+		{"LookupStream", func(ctx context.Context, js jetstream.JetStream) error {
+			_, err := topology.LookupStream(ctx, js, topology.EventsStream)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := natstest.Config(t)
+			srv := natstest.StartWith(t, cfg)
+			cfg.Port = srv.NATS().Addr().(*net.TCPAddr).Port
+			nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(500*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// No deadline on ctx: each call then takes the short default timeout.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if err := topology.Ensure(ctx, js, topology.NewDefaultConfig()); err != nil {
+				t.Fatal(err)
+			}
+			srv.Shutdown()
+			back := make(chan *embedded.Server, 1)
+			go func() {
+				time.Sleep(1500 * time.Millisecond)
+				s, err := embedded.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Errorf("restart the server: %v", err)
+				}
+				back <- s
+			}()
+			start := time.Now()
+			err = tc.call(ctx, js)
+			if s := <-back; s != nil {
+				t.Cleanup(s.Shutdown)
+			}
+			if err != nil {
+				t.Fatalf("%s across the server's absence: %v", tc.name, err)
+			}
+			if took := time.Since(start); took < time.Second {
+				t.Errorf("answered after %s, before the server was back: the call never waited", took)
+			}
+			t.Logf("answered %s after the first attempt", time.Since(start).Round(time.Millisecond))
+		})
 	}
-	if err != nil {
-		t.Fatalf("ensure consumer across the server's absence: %v", err)
-	}
-	t.Logf("consumer ensured %s after the first attempt", time.Since(start).Round(time.Millisecond))
 }

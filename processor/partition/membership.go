@@ -157,7 +157,13 @@ func claimKey(p int) string { return claimPrefix + strconv.Itoa(p) }
 // replica may take them.
 func (m *Membership) Run(ctx context.Context) error {
 	defer close(m.updates)
-	kv, err := m.js.CreateOrUpdateKeyValue(ctx, topology.ProcessorsBucketConfig(m.cfg.Lease))
+	// Retried like the other start-up calls: a cluster electing leaders
+	// after losing a node must not stop the replica.
+	var kv jetstream.KeyValue
+	err := topology.RetryTransient(ctx, topology.RetryFor, func() (err error) {
+		kv, err = m.js.CreateOrUpdateKeyValue(ctx, topology.ProcessorsBucketConfig(m.cfg.Lease))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("membership bucket %s: %w", topology.ProcessorsBucket, err)
 	}

@@ -205,9 +205,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		// A count other than the stream's would leave partitions nobody
 		// consumes (or consumers of partitions that never fill).
-		info, err := p.js.Stream(ctx, stream)
+		info, err := topology.LookupStream(ctx, p.js, stream)
 		if err != nil {
-			return fmt.Errorf("processor: look up %s: %w", stream, err)
+			return fmt.Errorf("processor: %w", err)
 		}
 		if n, ok := topology.StreamPartitions(src, info.CachedInfo().Config); !ok || n != p.set.Partitions {
 			return fmt.Errorf("processor: raw stream %s has %s, the processor is configured for %d (topology.partitions): give every stage the same topology, or let the topology be ensured",
