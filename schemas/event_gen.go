@@ -8,7 +8,7 @@ import (
 )
 
 // SchemaVersion is the version of fields.yml these types were generated from.
-const SchemaVersion = "1.0.0"
+const SchemaVersion = "1.1.0"
 
 // ECSVersion is the ECS release the field names follow.
 const ECSVersion = "8.17.0"
@@ -42,6 +42,7 @@ type Event struct {
 	Rule         Rule              `json:"rule,omitzero"`
 	Kubernetes   Kubernetes        `json:"kubernetes,omitzero"`
 	Falco        Falco             `json:"falco,omitzero"`
+	Auditd       Auditd            `json:"auditd,omitzero"`
 }
 
 // Alert is one detection: every event field of the triggering event plus the rule and alert fields.
@@ -74,6 +75,7 @@ type Alert struct {
 	Threat       Threat            `json:"threat,omitzero"`
 	Kubernetes   Kubernetes        `json:"kubernetes,omitzero"`
 	Falco        Falco             `json:"falco,omitzero"`
+	Auditd       Auditd            `json:"auditd,omitzero"`
 }
 
 // EventFields holds the event.* fields.
@@ -586,6 +588,23 @@ type Falco struct {
 	OutputFields map[string]string `json:"output_fields,omitzero"`
 }
 
+// Auditd holds the auditd.* fields.
+type Auditd struct {
+	// Every record type the auditd event was made of, in order, once each (SYSCALL, EXECVE, CWD, PATH, PROCTITLE…): what Sigma's auditd `type` matches.
+	RecordTypes []string `json:"record_types,omitzero"`
+	// The records' other fields as go-libaudit interprets them (syscall name, arch, exit, a0–a3, unit, op, …) and the process's ids (auid, uid, euid, …), bounded; e.g. auditd.data.syscall.
+	Data  map[string]string `json:"data,omitzero"`
+	Paths AuditdPaths       `json:"paths,omitzero"`
+}
+
+// AuditdPaths holds the auditd.paths.* fields.
+type AuditdPaths struct {
+	// Each PATH record's name, in record order.
+	Name []string `json:"name,omitzero"`
+	// Each PATH record's nametype (NORMAL, PARENT, CREATE, DELETE, UNKNOWN), in the order of auditd.paths.name.
+	Nametype []string `json:"nametype,omitzero"`
+}
+
 // AppendJSON appends the event as one JSON object, exactly as the Elasticsearch sink indexes it.
 func (e *Event) AppendJSON(b []byte) []byte { return e.appendJSON(b) }
 
@@ -684,6 +703,10 @@ func (e *Event) appendJSON(b []byte) []byte {
 		b = append(b, ",\"falco\":"...)
 		b = e.Falco.appendJSON(b)
 	}
+	if !e.Auditd.isZero() {
+		b = append(b, ",\"auditd\":"...)
+		b = e.Auditd.appendJSON(b)
+	}
 	return append(b, '}')
 }
 
@@ -776,6 +799,10 @@ func (a *Alert) appendJSON(b []byte) []byte {
 	if !a.Falco.isZero() {
 		b = append(b, ",\"falco\":"...)
 		b = a.Falco.appendJSON(b)
+	}
+	if !a.Auditd.isZero() {
+		b = append(b, ",\"auditd\":"...)
+		b = a.Auditd.appendJSON(b)
 	}
 	return append(b, '}')
 }
@@ -2046,6 +2073,49 @@ func (x *Falco) isZero() bool {
 		len(x.OutputFields) == 0
 }
 
+func (x *Auditd) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	if len(x.RecordTypes) > 0 {
+		b = appendKey(b, "record_types", &first)
+		b = appendStrings(b, x.RecordTypes)
+	}
+	if len(x.Data) > 0 {
+		b = appendKey(b, "data", &first)
+		b = appendStringMap(b, x.Data)
+	}
+	if !x.Paths.isZero() {
+		b = appendKey(b, "paths", &first)
+		b = x.Paths.appendJSON(b)
+	}
+	return append(b, '}')
+}
+
+func (x *Auditd) isZero() bool {
+	return len(x.RecordTypes) == 0 &&
+		len(x.Data) == 0 &&
+		x.Paths.isZero()
+}
+
+func (x *AuditdPaths) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	if len(x.Name) > 0 {
+		b = appendKey(b, "name", &first)
+		b = appendStrings(b, x.Name)
+	}
+	if len(x.Nametype) > 0 {
+		b = appendKey(b, "nametype", &first)
+		b = appendStrings(b, x.Nametype)
+	}
+	return append(b, '}')
+}
+
+func (x *AuditdPaths) isZero() bool {
+	return len(x.Name) == 0 &&
+		len(x.Nametype) == 0
+}
+
 // Fields returns the registry: every field in declaration order.
 func Fields() []FieldInfo {
 	return []FieldInfo{
@@ -2208,5 +2278,9 @@ func Fields() []FieldInfo {
 		{Name: "falco.hostname", Type: "keyword", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "falco_hostname", ClickHouseType: "String"},
 		{Name: "falco.output", Type: "text", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "falco_output", ClickHouseType: "String"},
 		{Name: "falco.output_fields", Type: "flattened", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "falco_output_fields", ClickHouseType: "Map(LowCardinality(String), String)"},
+		{Name: "auditd.record_types", Type: "keyword", Array: true, Nullable: false, Required: false, AlertOnly: false, Column: "auditd_record_types", ClickHouseType: "Array(LowCardinality(String))"},
+		{Name: "auditd.data", Type: "flattened", Array: false, Nullable: false, Required: false, AlertOnly: false, Column: "auditd_data", ClickHouseType: "Map(LowCardinality(String), String)"},
+		{Name: "auditd.paths.name", Type: "keyword", Array: true, Nullable: false, Required: false, AlertOnly: false, Column: "auditd_paths_name", ClickHouseType: "Array(String)"},
+		{Name: "auditd.paths.nametype", Type: "keyword", Array: true, Nullable: false, Required: false, AlertOnly: false, Column: "auditd_paths_nametype", ClickHouseType: "Array(LowCardinality(String))"},
 	}
 }

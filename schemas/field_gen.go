@@ -358,6 +358,14 @@ func EventField(name string) (FieldGetter, bool) {
 		return FieldGetter{Name: "falco.output", Type: "text", Kind: FieldString, String: func(e *Event) string { return e.Falco.Output }}, true
 	case "falco.output_fields":
 		return FieldGetter{Name: "falco.output_fields", Type: "flattened", Kind: FieldMap, Map: func(e *Event) map[string]string { return e.Falco.OutputFields }}, true
+	case "auditd.record_types":
+		return FieldGetter{Name: "auditd.record_types", Type: "keyword", Kind: FieldStrings, Strings: func(e *Event) []string { return e.Auditd.RecordTypes }}, true
+	case "auditd.data":
+		return FieldGetter{Name: "auditd.data", Type: "flattened", Kind: FieldMap, Map: func(e *Event) map[string]string { return e.Auditd.Data }}, true
+	case "auditd.paths.name":
+		return FieldGetter{Name: "auditd.paths.name", Type: "keyword", Kind: FieldStrings, Strings: func(e *Event) []string { return e.Auditd.Paths.Name }}, true
+	case "auditd.paths.nametype":
+		return FieldGetter{Name: "auditd.paths.nametype", Type: "keyword", Kind: FieldStrings, Strings: func(e *Event) []string { return e.Auditd.Paths.Nametype }}, true
 	}
 	return FieldGetter{}, false
 }
@@ -388,4 +396,5 @@ func (a *Alert) SetEvent(e *Event) {
 	a.Rule = e.Rule
 	a.Kubernetes = e.Kubernetes
 	a.Falco = e.Falco
+	a.Auditd = e.Auditd
 }

@@ -45,6 +45,10 @@ func Reset(ev *schemas.Event) {
 		caps        = p.AddedCapabilities[:0]
 		images      = p.Images[:0]
 		output      = clearMap(ev.Falco.OutputFields)
+		recordTypes = ev.Auditd.RecordTypes[:0]
+		auditData   = clearMap(ev.Auditd.Data)
+		pathNames   = ev.Auditd.Paths.Name[:0]
+		nameTypes   = ev.Auditd.Paths.Nametype[:0]
 	)
 	*ev = schemas.Event{}
 	ev.Tags, ev.Labels = tags, labels
@@ -60,6 +64,8 @@ func Reset(ev *schemas.Event) {
 	a.SourceIPs, a.User.Groups, a.Annotations, a.RequestObject, a.ResponseObject = sourceIPs, groups, annotations, reqObj, respObj
 	p.HostPaths, p.AddedCapabilities, p.Images = hostPaths, caps, images
 	ev.Falco.OutputFields = output
+	ev.Auditd.RecordTypes, ev.Auditd.Data = recordTypes, auditData
+	ev.Auditd.Paths.Name, ev.Auditd.Paths.Nametype = pathNames, nameTypes
 }
 
 func clearMap(m map[string]string) map[string]string {

@@ -21,6 +21,7 @@ type accessor struct {
 	index  int               // element of an array (FieldStrings), -1 for all
 	values map[string]string // rewrite of the rule's values (mapping)
 	multi  []accessor        // keyword search: several fields
+	alt    []accessor        // more fields the value may be in (a mapping's or)
 }
 
 type valKind uint8
@@ -65,6 +66,19 @@ func (a *accessor) any(e *schemas.Event, f func(v fval) bool) bool {
 		}
 		return false
 	}
+	if a.one(e, f) {
+		return true
+	}
+	for i := range a.alt {
+		if a.alt[i].one(e, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// one is any on this accessor's own field, without its alternatives.
+func (a *accessor) one(e *schemas.Event, f func(v fval) bool) bool {
 	var v fval
 	switch a.g.Kind {
 	case schemas.FieldString:

@@ -49,6 +49,11 @@ type FieldMapping struct {
 	Field  string            `yaml:"field"`
 	Index  *int              `yaml:"index"`
 	Values map[string]string `yaml:"values"`
+	// Or names more text fields the value may be in: the rule's item holds
+	// when Field or any of them holds it. For a Sigma name that means
+	// different things in different records of one coalesced event (auditd
+	// a0: EXECVE's argv[0], or a SYSCALL's first argument).
+	Or []string `yaml:"or"`
 }
 
 // UnmarshalYAML accepts a bare field name as well as the long form.
@@ -56,6 +61,17 @@ func (f *FieldMapping) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		f.Field = n.Value
 		return nil
+	}
+	// Node.Decode ignores the decoder's KnownFields: a misspelt key (idx for
+	// index) would quietly map the whole array.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i < len(n.Content); i += 2 {
+			switch k := n.Content[i].Value; k {
+			case "field", "index", "values", "or":
+			default:
+				return fmt.Errorf("line %d: field %s not found in type sigma.FieldMapping", n.Content[i].Line, k)
+			}
+		}
 	}
 	type plain FieldMapping
 	var p plain
@@ -88,7 +104,7 @@ func ParseMapping(data []byte) (*Mapping, error) {
 			errs = append(errs, fmt.Errorf("%s: match and sources are required", at))
 		}
 		for name, f := range ls.Fields {
-			if _, err := resolveTarget(name, f.Field); err != nil {
+			if _, err := ls.mapped(name, f); err != nil {
 				errs = append(errs, fmt.Errorf("%s: field %s: %w", at, name, err))
 			}
 		}
@@ -146,23 +162,12 @@ func (ls *LogsourceMapping) keywordFields(m *Mapping) []string {
 // resolve finds where a rule's field name lives for this logsource.
 func (ls *LogsourceMapping) resolve(name string) (accessor, error) {
 	if f, ok := ls.Fields[name]; ok {
-		a, err := resolveTarget(name, f.Field)
-		if err != nil {
-			return accessor{}, err
-		}
-		if f.Index != nil {
-			if a.g.Kind != schemas.FieldStrings || a.key != "" || a.path != nil {
-				return accessor{}, fmt.Errorf("field %s: index applies to arrays of strings", name)
-			}
-			a.index = *f.Index
-		}
-		a.values = f.Values
-		return a, nil
+		return ls.mapped(name, f)
 	}
 	// Sigma field names are case-insensitive in practice (Image, image).
 	for k, f := range ls.Fields {
 		if strings.EqualFold(k, name) && f.Index == nil && f.Values == nil {
-			return resolveTarget(name, f.Field)
+			return ls.mapped(name, f)
 		}
 	}
 	a, err := resolveECS(name)
@@ -180,6 +185,32 @@ func (ls *LogsourceMapping) resolve(name string) (accessor, error) {
 		}
 	}
 	return accessor{}, unsupported("field:"+name, "no mapping for field %q in logsource %s", name, ls.Name)
+}
+
+// mapped resolves the rule's field name through the entry's mapping f.
+func (ls *LogsourceMapping) mapped(name string, f FieldMapping) (accessor, error) {
+	a, err := resolveTarget(name, f.Field)
+	if err != nil {
+		return accessor{}, err
+	}
+	if f.Index != nil {
+		if a.g.Kind != schemas.FieldStrings || a.key != "" || a.path != nil {
+			return accessor{}, fmt.Errorf("field %s: index applies to arrays of strings", name)
+		}
+		a.index = *f.Index
+	}
+	a.values = f.Values
+	for _, t := range f.Or {
+		alt, err := resolveTarget(name, t)
+		if err != nil {
+			return accessor{}, fmt.Errorf("or: %w", err)
+		}
+		if !a.isStringy() || !alt.isStringy() || alt.g.Kind == schemas.FieldJSON {
+			return accessor{}, fmt.Errorf("field %s: or joins text fields only (%s, %s)", name, a.g.Name, alt.g.Name)
+		}
+		a.alt = append(a.alt, alt)
+	}
+	return a, nil
 }
 
 // resolveTarget resolves a mapping's target; name is the rule's field.

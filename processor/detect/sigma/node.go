@@ -436,6 +436,9 @@ func (a *accessor) describe() string {
 	case a.index >= 0:
 		s += "[" + strconv.Itoa(a.index) + "]"
 	}
+	for i := range a.alt {
+		s += "|" + a.alt[i].describe()
+	}
 	return s
 }
 

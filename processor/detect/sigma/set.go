@@ -220,7 +220,7 @@ type constraint struct {
 func required(n node) []*constraint {
 	switch n := n.(type) {
 	case *itemNode:
-		if n.neq || n.all && len(n.preds) > 1 || n.acc.g.Kind != schemas.FieldString || n.acc.key != "" || n.acc.path != nil || n.acc.multi != nil {
+		if n.neq || n.all && len(n.preds) > 1 || n.acc.g.Kind != schemas.FieldString || n.acc.key != "" || n.acc.path != nil || n.acc.multi != nil || n.acc.alt != nil {
 			return nil
 		}
 		var vals []string

@@ -1,6 +1,8 @@
 package auditd
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -104,8 +106,42 @@ func (m *Mapper) Map(rec *normalize.Record, ev *schemas.Event) error {
 		node = rec.Node // auditd writes no node name by default: the collector's host
 	}
 	m.fill(ae, node, &names, ev)
+	m.records(ae, msgs, ev)
 	ev.Event.ID = naturalid.ID(Source, node, h.stamp, h.serial)
 	return nil
+}
+
+// records keeps what the coalesced event's ECS fields do not carry but
+// Sigma's auditd rules, written against single records, test: which record
+// types made the event (a rule on `type: EXECVE` must match the execve event
+// go-libaudit named after its SYSCALL record), the records' own fields and
+// ids (syscall name, unit, euid, …) and each PATH record's name and nametype.
+func (m *Mapper) records(ae *aucoalesce.Event, msgs []*auparse.AuditMessage, ev *schemas.Event) {
+	trunc := &ev.Crowsnest.Truncated
+	a := &ev.Auditd
+	for _, msg := range msgs {
+		if msg.RecordType != auparse.AUDIT_EOE {
+			a.RecordTypes = m.lim.AppendUnique(a.RecordTypes, msg.RecordType.String(), trunc)
+		}
+	}
+	// Sorted, so that which keys a truncation keeps does not depend on map
+	// order: the same record always maps to the same event.
+	for _, src := range [...]map[string]string{ae.Data, ae.User.IDs} {
+		for _, k := range slices.Sorted(maps.Keys(src)) {
+			if v := src[k]; v != "" {
+				a.Data = m.lim.Put(a.Data, k, v, trunc)
+			}
+		}
+	}
+	for _, p := range ae.Paths {
+		if len(a.Paths.Name) == m.lim.MaxEntries {
+			*trunc = true
+			break
+		}
+		// Appended in pairs, so the two lists stay aligned.
+		a.Paths.Name = append(a.Paths.Name, p["name"])
+		a.Paths.Nametype = append(a.Paths.Nametype, p["nametype"])
+	}
 }
 
 // cutNode splits auditd's "node=<name> " prefix (name_format) off a line.

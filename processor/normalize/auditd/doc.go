@@ -21,6 +21,13 @@
 // ENRICHED log format appends (AUID=, UID= after a 0x1d byte) become
 // user.name and process.user.name.
 //
+// What the ECS fields do not carry but Sigma's auditd rules test, written as
+// they are against single records, is kept under auditd.* with Auditbeat's
+// names: every record type of the event (auditd.record_types), the records'
+// remaining fields and the process's ids (auditd.data: syscall name, arch,
+// exit, a0–a3, unit, euid, …) and each PATH record's name and nametype
+// (auditd.paths.*).
+//
 // OCSF: execve → Process Activity (1007), file syscalls (open, unlink,
 // rename, chmod, …; PATH records) → File System Activity (1001), socket
 // syscalls → Network Activity (4001), logins and authentications (USER_*,

@@ -313,6 +313,14 @@ func lookupTarget(name string) (target, bool) {
 		return target{name: "falco.output", typ: "text", kind: schemas.FieldString, str: func(e *schemas.Event) *string { return &e.Falco.Output }}, true
 	case "falco.output_fields":
 		return target{name: "falco.output_fields", typ: "flattened", kind: schemas.FieldMap, strMap: func(e *schemas.Event) *map[string]string { return &e.Falco.OutputFields }}, true
+	case "auditd.record_types":
+		return target{name: "auditd.record_types", typ: "keyword", kind: schemas.FieldStrings, strs: func(e *schemas.Event) *[]string { return &e.Auditd.RecordTypes }}, true
+	case "auditd.data":
+		return target{name: "auditd.data", typ: "flattened", kind: schemas.FieldMap, strMap: func(e *schemas.Event) *map[string]string { return &e.Auditd.Data }}, true
+	case "auditd.paths.name":
+		return target{name: "auditd.paths.name", typ: "keyword", kind: schemas.FieldStrings, strs: func(e *schemas.Event) *[]string { return &e.Auditd.Paths.Name }}, true
+	case "auditd.paths.nametype":
+		return target{name: "auditd.paths.nametype", typ: "keyword", kind: schemas.FieldStrings, strs: func(e *schemas.Event) *[]string { return &e.Auditd.Paths.Nametype }}, true
 	}
 	return target{}, false
 }

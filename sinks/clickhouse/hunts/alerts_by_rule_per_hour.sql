@@ -1,6 +1,6 @@
 -- title: Alerts by rule per hour
 -- description: How many alerts each rule raised in each hour of the window, with how many distinct entities (pods, users) they concern and in which namespaces: the shape of an incident, and the rules that are noise.
--- schema: 1.0.0
+-- schema: 1.1.0
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)
 -- column hour (time): the hour the alerts fall in (UTC)

@@ -1,6 +1,6 @@
 -- title: Exec into pod timeline
 -- description: Every kubectl exec or attach into a pod of one namespace, oldest first: who, into which pod and container, the command, from where, and whether the API server allowed it. One row per request (the audit stages of one request collapse into one).
--- schema: 1.0.0
+-- schema: 1.1.0
 -- param namespace: the Kubernetes namespace
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)

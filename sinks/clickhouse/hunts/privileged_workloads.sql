@@ -1,6 +1,6 @@
 -- title: Privileged workloads created
 -- description: Pods and workload controllers created (and allowed) in the window whose pod spec breaks isolation: privileged containers, host PID, network or IPC namespaces, host paths, or added capabilities. Run it over the last day to see what appeared since yesterday.
--- schema: 1.0.0
+-- schema: 1.1.0
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)
 -- column created (time): when it was created

@@ -1,6 +1,6 @@
 -- title: RBAC changes by user
 -- description: Who changed roles, cluster roles and their bindings in the window, busiest first: how many changes, how many the API server refused, which verbs and which objects. Changes to RBAC are how a foothold becomes cluster-admin.
--- schema: 1.0.0
+-- schema: 1.1.0
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)
 -- param user: only this user; empty for everyone

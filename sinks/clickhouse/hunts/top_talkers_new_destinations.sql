@@ -1,6 +1,6 @@
 -- title: Top talkers to new destinations
 -- description: Per pod, the network destinations (address and port) contacted in the window that the same pod did not contact in the baseline before it, busiest pods first: a new peer is how exfiltration and command-and-control look from the inside.
--- schema: 1.0.0
+-- schema: 1.1.0
 -- param from: start of the window, inclusive (UTC)
 -- param to: end of the window, exclusive (UTC)
 -- param baseline_from: start of the baseline, which ends where the window starts (UTC)
