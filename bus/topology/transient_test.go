@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/crowsnest-siem/crowsnest/bus/embedded"
 	"github.com/crowsnest-siem/crowsnest/bus/embedded/natstest"
 	"github.com/crowsnest-siem/crowsnest/bus/topology"
 )
@@ -122,20 +120,10 @@ func TestStartCallsWaitOutAnAbsentServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv.Shutdown()
-			back := make(chan *embedded.Server, 1)
-			go func() {
-				time.Sleep(1500 * time.Millisecond)
-				s, err := embedded.Start(ctx, cfg, slog.New(slog.DiscardHandler))
-				if err != nil {
-					t.Errorf("restart the server: %v", err)
-				}
-				back <- s
-			}()
+			back := natstest.RestartAfter(t, cfg, 1500*time.Millisecond)
 			start := time.Now()
 			err = tc.call(ctx, js)
-			if s := <-back; s != nil {
-				t.Cleanup(s.Shutdown)
-			}
+			back()
 			if err != nil {
 				t.Fatalf("%s across the server's absence: %v", tc.name, err)
 			}

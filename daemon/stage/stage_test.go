@@ -330,20 +330,10 @@ func TestPrepareTopologyWaitsOutAnAbsentServer(t *testing.T) {
 		t.Fatalf("without retries, with the server away: %v, want a transient error", err)
 	}
 
-	back := make(chan *embedded.Server, 1)
-	go func() {
-		time.Sleep(1500 * time.Millisecond)
-		s, err := embedded.Start(ctx, cfg, logger)
-		if err != nil {
-			t.Errorf("restart the server: %v", err)
-		}
-		back <- s
-	}()
+	back := natstest.RestartAfter(t, cfg, 1500*time.Millisecond)
 	start := time.Now()
 	err = prepareTopology(ctx, nc, js, true, topology.NewDefaultConfig(), nil, logger, 30*time.Second, 0)
-	if s := <-back; s != nil {
-		t.Cleanup(s.Shutdown)
-	}
+	back()
 	if err != nil {
 		t.Fatalf("prepare topology across a server restart: %v", err)
 	}

@@ -55,6 +55,31 @@ func StartWith(t testing.TB, cfg embedded.Config) *embedded.Server {
 	return srv
 }
 
+// RestartAfter starts a server with cfg after d, in the background: a node
+// coming back while clients retry. cfg.Port must be the stopped server's,
+// so that its clients reconnect. The returned wait blocks until the server
+// is up (or failed to start, which fails the test) and has it shut down when
+// the test ends.
+func RestartAfter(t testing.TB, cfg embedded.Config, d time.Duration) (wait func()) {
+	t.Helper()
+	back := make(chan *embedded.Server, 1)
+	go func() {
+		time.Sleep(d)
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		srv, err := embedded.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Errorf("natstest: restart: %v", err)
+		}
+		back <- srv
+	}()
+	return func() {
+		if srv := <-back; srv != nil {
+			t.Cleanup(srv.Shutdown)
+		}
+	}
+}
+
 // Connect connects to srv and returns the connection and a JetStream handle,
 // both closed when the test ends.
 func Connect(t testing.TB, srv *embedded.Server, opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStream) {

@@ -6,10 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/crowsnest-siem/crowsnest/processor/normalize"
-	"github.com/crowsnest-siem/crowsnest/processor/normalize/sources"
 	"github.com/crowsnest-siem/crowsnest/schemas"
 )
 
@@ -22,15 +20,7 @@ import (
 // SYSCALL record, and stay quiet on its benign twin.
 func TestSigmaHQAuditdRulesFire(t *testing.T) {
 	set := NewSet(compileCorpus(t))
-	cfg := normalize.NewDefaultConfig()
-	reg, err := sources.NewRegistry(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	norm, err := normalize.New(cfg, reg, normalize.WithClock(func() time.Time { return time.Unix(0, 0) }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	norm := testNormalizer(t)
 	for _, tc := range []struct {
 		file string
 		want []string // rule ids, sorted

@@ -16,8 +16,9 @@ import (
 // sampleDir is the bundled replay sample; tests read it in place.
 const sampleDir = "../../../collectors/replay/samples"
 
-// sampleEvents normalizes the bundled samples, one fresh Event per record.
-func sampleEvents(t testing.TB) []*schemas.Event {
+// testNormalizer is every source's mapper with the default configuration
+// and a fixed clock (event.ingested), as the processor runs them.
+func testNormalizer(t testing.TB) *normalize.Normalizer {
 	t.Helper()
 	cfg := normalize.NewDefaultConfig()
 	reg, err := sources.NewRegistry(cfg)
@@ -28,6 +29,13 @@ func sampleEvents(t testing.TB) []*schemas.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return norm
+}
+
+// sampleEvents normalizes the bundled samples, one fresh Event per record.
+func sampleEvents(t testing.TB) []*schemas.Event {
+	t.Helper()
+	norm := testNormalizer(t)
 	var out []*schemas.Event
 	for _, src := range []string{"k8s_audit", "falco", "tetragon"} {
 		data, err := os.ReadFile(filepath.Join(sampleDir, src+".jsonl"))
@@ -48,12 +56,34 @@ func sampleEvents(t testing.TB) []*schemas.Event {
 	return out
 }
 
+// auditdEvents normalizes the coalesced auditd events of
+// TestSigmaHQAuditdRulesFire (testdata/auditd), which reach the auditd rules
+// the samples do not.
+func auditdEvents(t testing.TB) []*schemas.Event {
+	t.Helper()
+	norm := testNormalizer(t)
+	var out []*schemas.Event
+	logs, _ := filepath.Glob(filepath.Join("testdata", "auditd", "*.log"))
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &schemas.Event{}
+		if err := norm.Normalize(&normalize.Record{Source: "auditd", Node: "node-1", Data: data}, ev); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
 // TestSetAgreesWithBruteForce: the index (sources, where, literal buckets)
 // never changes which rules match, over every loadable SigmaHQ Kubernetes
 // and Linux rule and the bundled sample.
 func TestSetAgreesWithBruteForce(t *testing.T) {
 	compiled := compileCorpus(t)
-	events := sampleEvents(t)
+	events := append(sampleEvents(t), auditdEvents(t)...)
 	set := NewSet(compiled)
 	total := 0
 	for _, e := range events {
@@ -114,7 +144,7 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	}
 	compiled := compileCorpus(t)
 	set := NewSet(compiled)
-	events := sampleEvents(t)
+	events := append(sampleEvents(t), auditdEvents(t)...)
 	n := 0
 	allocs := testing.AllocsPerRun(20, func() {
 		for _, e := range events {
