@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,8 @@ func TestHostileInputsSmoke(t *testing.T) {
 // TestHostileInputs is issue #9's scenario 8: hostile records through every
 // source that can be fed from a file or over HTTP — the audit webhook and
 // audit file, Falco over HTTP, Tetragon JSON lines from a file, generic JSON
-// lines over HTTP, auditd's log — all the way into ClickHouse and
+// lines over HTTP, auditd's log, Docker and procwatch records from files —
+// all the way into ClickHouse and
 // Elasticsearch. Oversized records, 100k-deep nesting, invalid UTF-8,
 // NUL/CR/LF, 100k distinct label keys and SQL/identifier-injection strings
 // in names (users, namespaces, label keys, rule names). Checked: no process
@@ -46,8 +48,10 @@ func TestHostileInputsSmoke(t *testing.T) {
 // stream's mapping does not grow past the template's fields. The full run
 // sends each record three times over (distinct markers).
 //
-// Not covered: docker (needs the Docker API socket) and procwatch (reads
-// /proc), which cannot be fed arbitrary bytes without a fake.
+// Docker and procwatch records go in as JSON lines under their own source
+// names: their collectors read the Docker API socket and /proc, which
+// cannot be fed arbitrary bytes without a fake, so their collectors'
+// reading is not covered; the processor's mappers and the stores are.
 func TestHostileInputs(t *testing.T) {
 	requireFull(t)
 	hostileInputs(t, 3)
@@ -104,7 +108,8 @@ func hostileInputs(t *testing.T, rounds int) {
 	markerRE := regexp.MustCompile(regexp.QuoteMeta(id) + `-r[0-9]+-[a-z0-9]+-[a-z0-9]+`)
 
 	// The file sources read files written before they start.
-	files := map[string]string{"k8sfile": env.Path("k8s-audit.log"), "tetragon": env.Path("tetragon.log"), "auditd": env.Path("audit.log")}
+	files := map[string]string{"k8sfile": env.Path("k8s-audit.log"), "tetragon": env.Path("tetragon.log"), "auditd": env.Path("audit.log"),
+		"docker": env.Path("docker.log"), "procwatch": env.Path("procwatch.log")}
 	for src, path := range files {
 		var buf bytes.Buffer
 		for _, c := range cases {
@@ -187,6 +192,27 @@ collectors:
       allow_insecure_loopback: true
 `, env.Path("collector-json", "data"), ports[2]))
 
+	// Docker and procwatch records as JSON lines under their own source
+	// names: their collectors read the Docker API socket and /proc, which
+	// cannot be fed arbitrary bytes, but the processor's mappers and the
+	// stores see the same bytes either way. One json_lines block per
+	// collector, so one collector each.
+	for _, src := range []string{"docker", "procwatch"} {
+		d.add("collector-"+src, env.Bin.Collector, fmt.Sprintf(`data_dir: %s
+collectors:
+  publish:
+    collector_id: hostile-%s
+    node: hostile
+  replay:
+    enabled: false
+  json_lines:
+    enabled: true
+    source: %s
+    files:
+      paths: [%q]
+`, env.Path("collector-"+src, "data"), src, src, files[src]))
+	}
+
 	// The push sources, one request per record so each answer belongs to
 	// one record.
 	refused := map[string]string{} // marker → HTTP status, for 4xx answers
@@ -264,6 +290,7 @@ collectors:
 
 	// Every record, against what it should have become.
 	byOutcome := map[string]int{}
+	checked := 0
 	for _, c := range cases {
 		ev, dl, st := res.events[c.marker], res.dead[c.marker], refused[c.marker]
 		got := ""
@@ -280,6 +307,7 @@ collectors:
 				t.Errorf("%s %s: event %s not in Elasticsearch %s", c.source, c.kind, ev[0], esIndex)
 			}
 			for _, chk := range c.chChecks {
+				checked++
 				q := fmt.Sprintf("SELECT count() FROM `%s`.events WHERE event_id = {id:String} AND %s FORMAT TSV", id, chk.cond)
 				out, err := clickHouseParamQuery(ctx, chURL, q, map[string]string{"id": ev[0], "v": chk.value})
 				if err != nil {
@@ -315,6 +343,7 @@ collectors:
 		fmt.Fprintf(&tbl, "\n  %s ×%d", k, byOutcome[k])
 	}
 	t.Logf("outcome by source and kind:%s", tbl.String())
+	t.Logf("%d verbatim ClickHouse checks made (a failed one is an error above)", checked)
 
 	// Stores: exactly the stored events, tables intact, mapping bounded.
 	tally := chIDs.Compare(storedIDs)
@@ -602,6 +631,17 @@ func hostileCases(prefix string) []hostileCase {
 		"json": func(m string, p parts) string {
 			return `{"id":"` + m + `","user":` + p.user + `,"namespace":` + p.ns + `,"labels":{` + p.labels + `}` + p.extra + `}`
 		},
+		// A Docker engine event: the user's string is the container name,
+		// the labels are the container's (Attributes).
+		"docker": func(m string, p parts) string {
+			return `{"Type":"container","Action":"start","Actor":{"ID":"` + m + `","Attributes":{"image":"registry.example/web:1","name":` + p.user + `,"io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":` + p.ns + sep(p.labels) + `}},"scope":"local","time":` + strconv.FormatInt(now.Unix(), 10) + `,"timeNano":` + strconv.FormatInt(now.UnixNano(), 10) + p.extra + `}`
+		},
+		// A procwatch exec record: the user's string is the process name;
+		// procwatch carries no namespace and no labels, so those ride in a
+		// member the mapper does not read (the record still carries them).
+		"procwatch": func(m string, p parts) string {
+			return `{"kind":"process_exec","format":1,"time":"` + ts + `","host":{"hostname":"` + m + `","boot_id":"b324a236-8eb0-4926-b3f3-6e553c8589d6"},"seen":"poll","process":{"pid":4242,"ppid":1,"start_time":"` + ts + `","name":` + p.user + `,"exe":"/bin/sh","args":["sh"],"cwd":"/","uid":0,"gid":0,"euid":0,"egid":0},"unread":{"namespace":` + p.ns + `,"labels":{` + p.labels + `}}` + p.extra + `}`
+		},
 	}
 	k8s := func(m string, p parts) string {
 		return `{"auditID":"` + m + `","kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/x/pods","verb":"list","user":{"username":` + p.user + `,"groups":["system:authenticated"]},"sourceIPs":["192.0.2.7"],"userAgent":"chaos/1.0","objectRef":{"resource":"pods","namespace":` + p.ns + `,"apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"` + ts + `","stageTimestamp":"` + ts + `","annotations":{` + p.labels + `}` + p.extra + `}`
@@ -612,10 +652,12 @@ func hostileCases(prefix string) []hostileCase {
 	// checks (sources without a known column are checked for being stored
 	// and the tables intact).
 	userCols := map[string][]string{
-		"k8swh":   {"user_name = {v:String}"},
-		"k8sfile": {"user_name = {v:String}"},
-		"falco":   {"falco_output_fields['user.name'] = {v:String}", "falco_rule = {v:String}"},
-		"json":    {"user_name = {v:String}"},
+		"k8swh":     {"user_name = {v:String}"},
+		"k8sfile":   {"user_name = {v:String}"},
+		"falco":     {"falco_output_fields['user.name'] = {v:String}", "falco_rule = {v:String}"},
+		"json":      {"user_name = {v:String}"},
+		"docker":    {"container_name = {v:String}"},
+		"procwatch": {"process_name = {v:String}"},
 	}
 	nsCols := map[string][]string{
 		"k8swh":    {"kubernetes_audit_objectRef_namespace = {v:String}"},
@@ -623,6 +665,7 @@ func hostileCases(prefix string) []hostileCase {
 		"falco":    {"falco_output_fields['k8s.ns.name'] = {v:String}"},
 		"tetragon": {"orchestrator_namespace = {v:String}"},
 		"json":     {"orchestrator_namespace = {v:String}"},
+		"docker":   {"orchestrator_namespace = {v:String}"},
 	}
 	keyCols := map[string][]string{
 		"k8swh":    {"mapContains(kubernetes_audit_annotations, {v:String})"},
@@ -630,6 +673,7 @@ func hostileCases(prefix string) []hostileCase {
 		"falco":    {"mapContains(falco_output_fields, {v:String})"},
 		"tetragon": {"has(orchestrator_resource_label, concat({v:String}, '=v'))"},
 		"json":     {"mapContains(labels, {v:String})"},
+		"docker":   {"mapContains(container_labels, {v:String})"},
 	}
 	checks := func(cols map[string][]string, src, v string) []chCheck {
 		var out []chCheck
@@ -657,7 +701,7 @@ func hostileCases(prefix string) []hostileCase {
 	nulcrlf := "nul\x00cr\rlf\nboth\r\nend"
 
 	var out []hostileCase
-	for _, src := range []string{"k8swh", "k8sfile", "falco", "tetragon", "json"} {
+	for _, src := range []string{"k8swh", "k8sfile", "falco", "tetragon", "json", "docker", "procwatch"} {
 		build := builders[src]
 		add := func(kind string, p parts, want outcome, chk []chCheck) {
 			m := prefix + "-" + src + "-" + kind
