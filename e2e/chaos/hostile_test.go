@@ -37,10 +37,10 @@ func TestHostileInputsSmoke(t *testing.T) {
 // source that can be fed from a file or over HTTP — the audit webhook and
 // audit file, Falco over HTTP, Tetragon JSON lines from a file, generic JSON
 // lines over HTTP, auditd's log, Docker and procwatch records from files —
-// all the way into ClickHouse and
-// Elasticsearch. Oversized records, 100k-deep nesting, invalid UTF-8,
-// NUL/CR/LF, 100k distinct label keys and SQL/identifier-injection strings
-// in names (users, namespaces, label keys, rule names). Checked: no process
+// all the way into ClickHouse and Elasticsearch. Oversized records,
+// 100k-deep nesting, invalid UTF-8, NUL/CR/LF, 100k distinct label keys and
+// SQL/identifier-injection strings in names (users, namespaces, label keys,
+// rule names). Checked: no process
 // panics or exits; each record is once in the events stream and then in both
 // stores, or once in the dead-letter stream with a reason, or refused over
 // HTTP with a 4xx (the sender is told); ClickHouse holds the injected
