@@ -104,7 +104,7 @@ func ParseMapping(data []byte) (*Mapping, error) {
 			errs = append(errs, fmt.Errorf("%s: match and sources are required", at))
 		}
 		for name, f := range ls.Fields {
-			if _, err := ls.mapped(name, f); err != nil {
+			if _, err := mapped(name, f); err != nil {
 				errs = append(errs, fmt.Errorf("%s: field %s: %w", at, name, err))
 			}
 		}
@@ -162,12 +162,12 @@ func (ls *LogsourceMapping) keywordFields(m *Mapping) []string {
 // resolve finds where a rule's field name lives for this logsource.
 func (ls *LogsourceMapping) resolve(name string) (accessor, error) {
 	if f, ok := ls.Fields[name]; ok {
-		return ls.mapped(name, f)
+		return mapped(name, f)
 	}
 	// Sigma field names are case-insensitive in practice (Image, image).
 	for k, f := range ls.Fields {
 		if strings.EqualFold(k, name) && f.Index == nil && f.Values == nil {
-			return ls.mapped(name, f)
+			return mapped(name, f)
 		}
 	}
 	a, err := resolveECS(name)
@@ -187,8 +187,8 @@ func (ls *LogsourceMapping) resolve(name string) (accessor, error) {
 	return accessor{}, unsupported("field:"+name, "no mapping for field %q in logsource %s", name, ls.Name)
 }
 
-// mapped resolves the rule's field name through the entry's mapping f.
-func (ls *LogsourceMapping) mapped(name string, f FieldMapping) (accessor, error) {
+// mapped resolves the rule's field name through a mapping entry f.
+func mapped(name string, f FieldMapping) (accessor, error) {
 	a, err := resolveTarget(name, f.Field)
 	if err != nil {
 		return accessor{}, err

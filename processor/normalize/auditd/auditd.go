@@ -124,9 +124,18 @@ func (m *Mapper) records(ae *aucoalesce.Event, msgs []*auparse.AuditMessage, ev 
 			a.RecordTypes = m.lim.AppendUnique(a.RecordTypes, msg.RecordType.String(), trunc)
 		}
 	}
-	// Sorted, so that which keys a truncation keeps does not depend on map
-	// order: the same record always maps to the same event.
 	for _, src := range [...]map[string]string{ae.Data, ae.User.IDs} {
+		if len(a.Data)+len(src) <= m.lim.MaxEntries {
+			for k, v := range src {
+				if v != "" {
+					a.Data = m.lim.Put(a.Data, k, v, trunc)
+				}
+			}
+			continue
+		}
+		// Sorted when some keys must go, so that which ones a truncation
+		// keeps does not depend on map order: the same record always maps
+		// to the same event. Only then: sorting costs allocations per event.
 		for _, k := range slices.Sorted(maps.Keys(src)) {
 			if v := src[k]; v != "" {
 				a.Data = m.lim.Put(a.Data, k, v, trunc)

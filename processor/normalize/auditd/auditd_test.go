@@ -334,3 +334,31 @@ func TestLibauditGolden(t *testing.T) {
 	})
 	t.Logf("compared %d events; OCSF class/activity: %v", total, keys)
 }
+
+// A record with more fields than max_map_entries keeps the same ones in
+// auditd.data every time (map order must not choose), and says it was cut.
+func TestDataTruncationIsStable(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`type=USER_CMD msg=audit(1773133000.001:101): pid=20 uid=0 auid=1000 ses=2 msg='cwd="/" cmd=6964 res=success`)
+	for i := range 100 {
+		fmt.Fprintf(&b, " f%03d=%d", i, i)
+	}
+	b.WriteString("'")
+	n := newNormalizer(t, normalize.NewDefaultConfig())
+	var first string
+	for i := range 20 {
+		var ev schemas.Event
+		if err := n.Normalize(golden.Record(auditd.Source, []byte(b.String())), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if len(ev.Auditd.Data) != normalize.NewDefaultConfig().MaxMapEntries || !ev.Crowsnest.Truncated {
+			t.Fatalf("auditd.data has %d keys, truncated %t; want %d and true", len(ev.Auditd.Data), ev.Crowsnest.Truncated, normalize.NewDefaultConfig().MaxMapEntries)
+		}
+		got := fmt.Sprint(ev.Auditd.Data) // fmt prints maps sorted
+		if i == 0 {
+			first = got
+		} else if got != first {
+			t.Fatalf("run %d kept other keys:\n%s\nfirst:\n%s", i, got, first)
+		}
+	}
+}
